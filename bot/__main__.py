@@ -1,0 +1,59 @@
+"""Command line: `python -m bot run | webhook | demo | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.config import load_settings
+from bot.logs import setup_logging
+
+
+def _migrate(database_url: str) -> None:
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    async def run() -> None:
+        db = Database(database_url)
+        await upgrade(db.engine)
+        await db.dispose()
+
+    asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Relais Santé, bot Telegram des CPTS, MSP et GHT.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="lance le bot (long polling)")
+    sub.add_parser("webhook", help="lance le bot derrière un webhook HTTPS")
+    demo = sub.add_parser("demo", help="essai en console, sans jeton ni réseau")
+    demo.add_argument("--database", default=None, help="base de la démo (défaut : data/demo.db, remise à zéro)")
+    sub.add_parser("migrate", help="met à jour le schéma de la base")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return run_demo(args.database)
+
+    settings = load_settings(require_token=args.command in ("run", "webhook"))
+    setup_logging([settings.token or "", settings.webhook_secret or ""])
+    log = logging.getLogger("relais")
+    if args.command == "migrate":
+        _migrate(settings.database_url)
+        log.info("schéma à jour")
+        return 0
+    _migrate(settings.database_url)
+    from bot.runner import run_polling, run_webhook
+
+    if args.command == "run":
+        run_polling(settings)
+    else:
+        run_webhook(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

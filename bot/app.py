@@ -1,0 +1,98 @@
+"""Builds the python-telegram-bot `Application` with our handlers, processor and background work."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeDefault
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.config import Settings
+from bot.i18n import SUPPORTED, t
+from bot.processor import PerUserOrderedProcessor
+from bot.services import Services
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+# Commands shown in Telegram's menu, in the order people need them.
+MENU = ("rencontres", "inscrire", "mesinscriptions", "desinscrire", "rappels", "profil", "langue", "aide")
+
+
+async def set_commands(application: Application) -> None:
+    """The command menu in French (default) and English."""
+    for lang in SUPPORTED:
+        commands = [BotCommand(name, t(f"menu.{name}", lang, html=False)) for name in MENU]
+        await application.bot.set_my_commands(
+            commands, scope=BotCommandScopeDefault(), language_code=None if lang == "fr" else lang
+        )
+
+
+def build_application(settings: Settings, db: Database, *, request=None, get_updates_request=None, background: bool = True) -> Application:  # type: ignore[no-untyped-def]
+    """The bot, wired: handlers, per-user ordered concurrency, outbox dispatcher, scheduler."""
+    from bot import background as background_tasks
+    from handlers import register_handlers
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token or "0:demo")
+        .base_url(settings.api_url)
+        .concurrent_updates(PerUserOrderedProcessor(settings.concurrent_updates))
+        .post_init(_post_init)
+        .post_stop(_post_stop)
+    )
+    if settings.file_api_url:
+        builder = builder.base_file_url(settings.file_api_url)
+    if request is not None:
+        builder = builder.request(request)
+    if get_updates_request is not None:
+        builder = builder.get_updates_request(get_updates_request)
+    application = builder.build()
+    application.bot_data["services"] = Services(settings=settings, db=db)
+    application.bot_data["background"] = background
+    register_handlers(application)
+    background_tasks.install(application)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    services.bot_username = application.bot.username or services.bot_username
+    await set_commands(application)
+    if application.bot_data.get("background"):
+        from bot import background as background_tasks
+
+        await background_tasks.start(application)
+    log.info("Relais Santé prêt (@%s)", services.bot_username)
+
+
+async def _post_stop(application: Application) -> None:
+    from bot import background as background_tasks
+
+    await background_tasks.stop(application)
+
+
+async def start_application(application: Application, *, polling: bool) -> None:
+    """Start the bot inside an already running event loop (tests, demo, several-process runs).
+
+    `Application.run_polling` does the same for the command line, but owns the loop.
+    """
+    from telegram import Update
+
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+    if polling and application.updater is not None:
+        await application.updater.start_polling(poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES)
+
+
+async def stop_application(application: Application) -> None:
+    """Stop polling, background work and the HTTP clients, in that order."""
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+        if application.post_stop is not None:
+            await application.post_stop(application)
+    await application.shutdown()

@@ -1,0 +1,96 @@
+"""Translations: every user-visible sentence comes from `locales/<lang>/LC_MESSAGES/*.po`.
+
+Catalogues use stable keys as msgids ("meetings.registered") and `str.format` placeholders,
+so French and English can be checked for completeness key by key. Babel reads the `.po` files
+directly at start-up (no compile step to forget); plural choices follow CLDR via Babel
+(`key.one` / `key.other`, French treats 0 and 1 as singular).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cache
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.pofile import read_po
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+SUPPORTED = ("fr", "en")
+DEFAULT = "fr"
+
+
+class SafeHTML(str):
+    """A string already escaped for Telegram's HTML parse mode (not escaped again)."""
+
+
+@cache
+def catalogue(lang: str) -> Mapping[str, str]:
+    """All messages of one language, merged from every domain file."""
+    messages: dict[str, str] = {}
+    for path in sorted((LOCALES_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            for message in read_po(handle, locale=lang):
+                if message.id and isinstance(message.id, str):
+                    messages[message.id] = message.string or ""
+    return messages
+
+
+def keys_with_prefix(prefix: str, lang: str = DEFAULT) -> list[str]:
+    """Sorted keys starting with `prefix` (help sections are assembled from these)."""
+    return sorted(key for key in catalogue(lang) if key.startswith(prefix))
+
+
+def normalize_locale(code: str | None, default: str = DEFAULT) -> str:
+    """Map Telegram's `language_code` ("fr-FR", "en", "de") onto a supported language."""
+    if not code:
+        return default
+    base = code.split("-", 1)[0].split("_", 1)[0].lower()
+    return base if base in SUPPORTED else default
+
+
+def _render(template: str, params: Mapping[str, Any], html: bool) -> str:
+    if not params:
+        return template
+    if html:
+        params = {k: (v if isinstance(v, SafeHTML) or not isinstance(v, str) else escape(v, quote=False)) for k, v in params.items()}
+    return template.format(**params)
+
+
+def t(key: str, lang: str = DEFAULT, /, *, html: bool = True, **params: Any) -> str:
+    """The message `key` in `lang` with `params` filled in.
+
+    With `html=True` (the default, our replies use HTML parse mode) string parameters are
+    escaped so that a user's `<b>` or `&` can never break or inject formatting.
+    """
+    template = catalogue(lang).get(key)
+    if template is None:
+        template = catalogue(DEFAULT).get(key)
+    if template is None:
+        raise KeyError(f"missing translation key {key!r}")
+    return _render(template, params, html)
+
+
+def tn(key: str, n: int, lang: str = DEFAULT, /, *, html: bool = True, **params: Any) -> str:
+    """Plural-aware `t`: picks `key.one` or `key.other` for `n` by the language's CLDR rule."""
+    form = Locale.parse(lang).plural_form(abs(n))
+    chosen = f"{key}.{form}" if f"{key}.{form}" in catalogue(lang) else f"{key}.other"
+    return t(chosen, lang, html=html, n=n, **params)
+
+
+def fmt_date(value: date | datetime, lang: str, *, fmt: str = "full", tz: Any = None) -> str:
+    """A date the way people write it: "jeudi 26 janvier 2023"."""
+    if isinstance(value, datetime):
+        if tz is not None:
+            value = value.astimezone(tz)
+        return format_date(value.date(), format=fmt, locale=lang)
+    return format_date(value, format=fmt, locale=lang)
+
+
+def fmt_datetime(value: datetime, lang: str, *, tz: Any, fmt: str = "medium") -> str:
+    """A timestamp for lists and exports, in the user's time zone."""
+    return format_datetime(value, format=fmt, tzinfo=tz, locale=lang)

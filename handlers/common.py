@@ -1,0 +1,203 @@
+"""What every handler shares: one transaction per update, the user, their language, replies.
+
+`@handler` opens the transaction, loads (or creates) the user, picks the language, runs the
+feature function with a `Ctx`, commits, and only then talks to Telegram: a slow Telegram
+never holds a database lock, and a failed handler sends nothing half-done.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.i18n import normalize_locale, t, tn
+from bot.services import Services
+from storage import users as users_store
+from storage.models import User, utcnow
+
+log = logging.getLogger(__name__)
+
+Button = tuple[str, str]  # (label, callback_data) or (label, "url:https://…")
+Keyboard = Sequence[Sequence[Button]]
+
+
+def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    """Our (label, data) rows as Telegram's inline keyboard; data "url:…" makes a link button."""
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(label, url=data[4:]) if data.startswith("url:") else InlineKeyboardButton(label, callback_data=data)
+                for label, data in row
+            ]
+            for row in keyboard
+            if row
+        ]
+    )
+
+
+@dataclass
+class Reply:
+    text: str | None = None
+    keyboard: Keyboard | None = None
+    edit: bool = False
+    document: tuple[str, bytes] | None = None
+    photo: bytes | None = None
+    chat_id: int | None = None
+
+
+@dataclass
+class Ctx:
+    """One update's world: its transaction, its user, their language, and the replies to send."""
+
+    services: Services
+    session: AsyncSession
+    user: User
+    lang: str
+    chat_id: int
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+    toast: str | None = None
+    toast_alert: bool = False
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    wake_outbox: bool = False  # set when the handler queued messages to send now
+
+    # -- text -------------------------------------------------------------------------------
+    def t(self, key: str, **params: Any) -> str:
+        return t(key, self.lang, **params)
+
+    def tn(self, key: str, n: int, **params: Any) -> str:
+        return tn(key, n, self.lang, **params)
+
+    # -- roles ------------------------------------------------------------------------------
+    @property
+    def is_admin(self) -> bool:
+        """A coordinator of every group (listed in COORDINATOR_IDS or appointed globally)."""
+        return self.user.id in self.services.settings.coordinator_ids or self.user.is_coordinator
+
+    async def coordinated_group_ids(self) -> list[int] | None:
+        """Groups this user may manage: None means all of them, [] means none."""
+        if self.is_admin:
+            return None
+        return await users_store.coordinated_group_ids(self.session, self.user.id)
+
+    async def is_coordinator(self) -> bool:
+        groups = await self.coordinated_group_ids()
+        return groups is None or bool(groups)
+
+    async def may_manage_group(self, group_id: int) -> bool:
+        groups = await self.coordinated_group_ids()
+        return groups is None or group_id in groups
+
+    @property
+    def is_crisis_cell(self) -> bool:
+        return self.is_admin or self.user.is_crisis_cell
+
+    # -- replies ----------------------------------------------------------------------------
+    def say(self, key: str, keyboard: Keyboard | None = None, **params: Any) -> None:
+        self.replies.append(Reply(self.t(key, **params), keyboard))
+
+    def send(self, text: str, keyboard: Keyboard | None = None) -> None:
+        self.replies.append(Reply(text, keyboard))
+
+    def edit(self, text: str, keyboard: Keyboard | None = None) -> None:
+        """Replace the message whose button was pressed (falls back to a new message)."""
+        self.replies.append(Reply(text, keyboard, edit=True))
+
+    def send_document(self, filename: str, content: bytes, caption: str | None = None) -> None:
+        self.replies.append(Reply(caption, document=(filename, content)))
+
+    def send_photo(self, content: bytes, caption: str | None = None) -> None:
+        self.replies.append(Reply(caption, photo=content))
+
+    def answer(self, text: str, *, alert: bool = False) -> None:
+        """The small notice shown when a button is pressed."""
+        self.toast, self.toast_alert = text, alert
+
+    def refuse(self, key: str = "common.not_allowed", **params: Any) -> None:
+        """A polite no, as a button notice and as a message."""
+        text = self.t(key, **params)
+        self.answer(text, alert=True)
+        self.send(text)
+
+
+async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send the replies a handler prepared, after its transaction committed."""
+    bot = context.bot
+    query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer(ctx.toast[:200] if ctx.toast else None, show_alert=ctx.toast_alert)
+        except BadRequest as exc:  # too old to answer: harmless
+            log.info("callback answer failed: %s", exc)
+    for reply in ctx.replies:
+        chat_id = reply.chat_id or ctx.chat_id
+        if reply.document is not None:
+            filename, content = reply.document
+            await bot.send_document(chat_id, InputFile(content, filename=filename), caption=reply.text, parse_mode=ParseMode.HTML)
+        elif reply.photo is not None:
+            await bot.send_photo(chat_id, InputFile(reply.photo, filename="image.png"), caption=reply.text, parse_mode=ParseMode.HTML)
+        elif reply.edit and query is not None and query.message is not None:
+            try:
+                await query.edit_message_text(reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
+            except BadRequest as exc:
+                if "not modified" not in str(exc).lower():
+                    await bot.send_message(chat_id, reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
+        else:
+            await bot.send_message(chat_id, reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
+    for hook in ctx.after_commit:
+        await hook()
+
+
+HandlerFn = Callable[[Ctx, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    """Wrap a feature function: transaction, user, language, then replies after commit."""
+
+    @functools.wraps(fn)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        tg_user = update.effective_user
+        chat = update.effective_chat
+        if tg_user is None or chat is None:
+            return
+        services: Services = context.bot_data["services"]
+        async with services.db.begin() as session:
+            user = await users_store.upsert_user(
+                session, tg_user.id, first_name=tg_user.first_name or "", last_name=tg_user.last_name, username=tg_user.username
+            )
+            lang = user.language or normalize_locale(tg_user.language_code, services.settings.default_locale)
+            ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=utcnow())
+            await fn(ctx, update, context)
+        await flush(ctx, update, context)
+        if ctx.wake_outbox:
+            services.wake_outbox()
+
+    return wrapper
+
+
+def callback_parts(update: Update, expected: int) -> list[str] | None:
+    """Split "m:reg:42" into parts, or None when forged/malformed (wrong count)."""
+    data = update.callback_query.data if update.callback_query else None
+    if not data:
+        return None
+    parts = data.split(":")
+    return parts if len(parts) == expected else None
+
+
+def int_or_none(value: str) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,199 @@
+"""A professional's side of meetings: /rencontres, /inscrire, /desinscrire, /mesinscriptions."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import notify
+from bot.i18n import t
+from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.render import session_card, session_label, when_text
+from storage import meetings as store
+from storage.meetings import SessionView
+
+PAGE_SIZE = 5
+
+
+def register_button(ctx: Ctx, view: SessionView) -> list[tuple[str, str]]:
+    if view.my_status is not None:
+        return [(ctx.t("meetings.button_cancel", label=session_label(view.session, view.meeting, ctx.lang, ctx.services.settings.timezone)), f"m:can:{view.session.id}")]
+    label = session_label(view.session, view.meeting, ctx.lang, ctx.services.settings.timezone)
+    return [(ctx.t("meetings.button_register", label=label), f"m:reg:{view.session.id}")]
+
+
+async def render_page(ctx: Ctx, page: int) -> tuple[str, list[list[tuple[str, str]]]]:
+    """One page of upcoming sessions with a button each and a pager."""
+    views, total = await store.upcoming_sessions(
+        ctx.session, user_id=ctx.user.id, now=ctx.now, limit=PAGE_SIZE, offset=page * PAGE_SIZE
+    )
+    if total == 0:
+        return ctx.t("meetings.none_upcoming"), []
+    if not views:  # a stale pager button after meetings passed
+        page = 0
+        views, total = await store.upcoming_sessions(ctx.session, user_id=ctx.user.id, now=ctx.now, limit=PAGE_SIZE)
+    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    tz = ctx.services.settings.timezone
+    header = ctx.tn("meetings.upcoming_header", total, page=page + 1, pages=pages)
+    text = "\n\n".join([header, *(session_card(v, ctx.lang, tz) for v in views)])
+    keyboard = [register_button(ctx, v) for v in views]
+    pager = []
+    if page > 0:
+        pager.append((ctx.t("common.previous"), f"m:pg:{page - 1}"))
+    if page + 1 < pages:
+        pager.append((ctx.t("common.next"), f"m:pg:{page + 1}"))
+    if pager:
+        keyboard.append(pager)
+    return text, keyboard
+
+
+@handler
+async def on_meetings(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/rencontres: upcoming sessions of the groups I follow, soonest first."""
+    if ctx.user.onboarded_at is None:
+        ctx.say("onboarding.start_first")
+        return
+    text, keyboard = await render_page(ctx, 0)
+    ctx.send(text, keyboard)
+
+
+@handler
+async def on_register_command(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/inscrire: pick a session, then confirm."""
+    if ctx.user.onboarded_at is None:
+        ctx.say("onboarding.start_first")
+        return
+    views, _ = await store.upcoming_sessions(ctx.session, user_id=ctx.user.id, now=ctx.now, limit=20)
+    open_views = [v for v in views if v.my_status is None and v.session.status == "open"]
+    if not open_views:
+        ctx.say("meetings.nothing_to_register" if views else "meetings.none_upcoming")
+        return
+    tz = ctx.services.settings.timezone
+    keyboard = [[(f"{v.meeting.title[:30]} · {session_label(v.session, v.meeting, ctx.lang, tz)}", f"m:ask:{v.session.id}")] for v in open_views]
+    ctx.say("meetings.pick_session", keyboard)
+
+
+async def show_registration_card(ctx: Ctx, session_id: int) -> None:
+    """The card a deep link or /inscrire opens: details and a confirm button."""
+    view = await store.session_view(ctx.session, session_id, ctx.user.id)
+    if view is None or view.meeting.status != "published":
+        ctx.say("meetings.unknown_session")
+        return
+    card = session_card(view, ctx.lang, ctx.services.settings.timezone)
+    if view.my_status is not None:
+        ctx.send(card, [register_button(ctx, view)])
+        return
+    ctx.send(
+        f"{card}\n\n{ctx.t('meetings.confirm_question')}",
+        [[(ctx.t("meetings.button_confirm"), f"m:reg:{session_id}"), (ctx.t("common.cancel"), "m:no:0")]],
+    )
+
+
+RESULT_KEYS = {
+    "confirmed": "meetings.registered",
+    "already_confirmed": "meetings.already_registered",
+    "closed": "meetings.refused_closed",
+    "past": "meetings.refused_past",
+    "cancelled": "meetings.refused_cancelled",
+    "missing": "meetings.unknown_session",
+}
+
+
+@handler
+async def on_meeting_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Buttons m:reg|ask|can|pg|no:<n>."""
+    parts = callback_parts(update, 3)
+    value = int_or_none(parts[2]) if parts else None
+    if parts is None or value is None or value < 0:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    action = parts[1]
+    if ctx.user.onboarded_at is None and action in ("reg", "ask"):
+        ctx.say("onboarding.start_first")
+        return
+    if action == "pg":
+        text, keyboard = await render_page(ctx, value)
+        ctx.edit(text, keyboard)
+    elif action == "ask":
+        await show_registration_card(ctx, value)
+    elif action == "reg":
+        await register(ctx, value)
+    elif action == "can":
+        await cancel(ctx, value)
+    elif action == "no":
+        ctx.edit(ctx.t("meetings.registration_abandoned"))
+    else:
+        ctx.answer(ctx.t("common.stale_button"))
+
+
+async def register(ctx: Ctx, session_id: int) -> None:
+    result = await store.register(ctx.session, session_id, ctx.user.id, now=ctx.now)
+    if result.outcome in ("waitlisted", "already_waitlisted"):
+        key = "meetings.waitlisted" if result.outcome == "waitlisted" else "meetings.already_waitlisted"
+        text = ctx.t(key, position=result.position)
+    else:
+        text = ctx.t(RESULT_KEYS[result.outcome])
+    if result.session is not None and result.outcome in ("confirmed", "waitlisted", "already_confirmed", "already_waitlisted"):
+        tz = ctx.services.settings.timezone
+        text = f"{text}\n\n" + ctx.t(
+            "meetings.registration_summary",
+            title=result.session.meeting.title,
+            when=when_text(result.session, ctx.lang, tz),
+        )
+    ctx.answer(text.split("\n", 1)[0][:190])
+    ctx.send(text)
+
+
+async def cancel(ctx: Ctx, session_id: int) -> None:
+    result = await store.cancel_registration(ctx.session, session_id, ctx.user.id, now=ctx.now)
+    if not result.cancelled:
+        ctx.answer(ctx.t("meetings.not_registered"))
+        ctx.say("meetings.not_registered")
+        return
+    ctx.answer(ctx.t("meetings.unregistered"))
+    ctx.say("meetings.unregistered")
+    if result.promoted_user_id is not None and result.session is not None:
+        await announce_promotions(ctx, result.session, [result.promoted_user_id])
+
+
+async def announce_promotions(ctx: Ctx, ms: store.MeetingSession, user_ids: list[int]) -> None:
+    """Tell people who just got a seat from the waiting list (through the outbox, right away)."""
+    tz = ctx.services.settings.timezone
+    stamp = int(ctx.now.timestamp())
+    await notify.notify(
+        ctx.session,
+        user_ids,
+        purpose=f"promoted:s{ms.id}:{stamp}",
+        render=lambda lang: (
+            t("meetings.promoted", lang, title=ms.meeting.title, when=when_text(ms, lang, tz)),
+            [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")]],
+        ),
+        default_lang=ctx.services.settings.default_locale,
+    )
+    ctx.wake_outbox = True
+
+
+async def list_mine(ctx: Ctx, key: str) -> None:
+    rows = await store.my_registrations(ctx.session, ctx.user.id, now=ctx.now)
+    if not rows:
+        ctx.say("meetings.no_registrations")
+        return
+    tz = ctx.services.settings.timezone
+    lines, keyboard = [ctx.t(key)], []
+    for reg, ms, meeting in rows:
+        status = ctx.t("meetings.status_confirmed") if reg.status == "confirmed" else ctx.t("meetings.status_waitlisted")
+        lines.append(ctx.t("meetings.mine_line", title=meeting.title, when=when_text(ms, ctx.lang, tz), status=status))
+        keyboard.append([(ctx.t("meetings.button_cancel", label=session_label(ms, meeting, ctx.lang, tz)), f"m:can:{ms.id}")])
+    ctx.send("\n\n".join(lines), keyboard)
+
+
+@handler
+async def on_my_registrations(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/mesinscriptions: my upcoming registrations, each with a cancel button."""
+    await list_mine(ctx, "meetings.mine_header")
+
+
+@handler
+async def on_unregister(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/desinscrire: choose which registration to cancel."""
+    await list_mine(ctx, "meetings.pick_to_cancel")

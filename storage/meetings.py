@@ -1,0 +1,350 @@
+"""Meetings, their sessions and registrations (seats and waiting lists).
+
+Registration and cancellation lock the session row first (`FOR UPDATE` on PostgreSQL, the
+database write lock on SQLite), so fifty people racing for the last three seats get exactly
+three seats and a waiting list in the order they arrived. The queue order is the row id,
+assigned under that lock (a re-registration gets a new row, so it joins at the back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Group, Meeting, MeetingSession, Membership, Registration, User, utcnow
+
+CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
+
+
+@dataclass(frozen=True)
+class SessionDraft:
+    starts_at: datetime
+    ends_at: datetime | None
+    has_time: bool
+    site: str | None
+    address: str | None
+    capacity: int | None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session as a professional sees it in /rencontres."""
+
+    session: MeetingSession
+    meeting: Meeting
+    confirmed: int
+    waitlisted: int
+    my_status: str | None
+
+    @property
+    def seats_left(self) -> int | None:
+        if self.session.capacity is None:
+            return None
+        return max(self.session.capacity - self.confirmed, 0)
+
+
+RegisterOutcome = Literal["confirmed", "waitlisted", "already_confirmed", "already_waitlisted", "closed", "past", "cancelled", "missing"]
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    outcome: RegisterOutcome
+    position: int | None = None
+    session: MeetingSession | None = None
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    cancelled: bool
+    promoted_user_id: int | None = None
+    session: MeetingSession | None = None
+
+
+async def create_meeting(
+    session: AsyncSession,
+    *,
+    group_id: int,
+    title: str,
+    theme: str | None,
+    created_by: int | None,
+    sessions: list[SessionDraft],
+) -> Meeting:
+    meeting = Meeting(group_id=group_id, title=title, theme=theme, created_by=created_by)
+    meeting.sessions = [
+        MeetingSession(
+            starts_at=d.starts_at,
+            ends_at=d.ends_at,
+            has_time=d.has_time,
+            site=d.site,
+            address=d.address,
+            capacity=d.capacity,
+        )
+        for d in sessions
+    ]
+    session.add(meeting)
+    await session.flush()
+    return meeting
+
+
+def _counts():  # type: ignore[no-untyped-def]
+    return (
+        select(
+            Registration.session_id.label("sid"),
+            func.sum(case((Registration.status == CONFIRMED, 1), else_=0)).label("confirmed"),
+            func.sum(case((Registration.status == WAITLISTED, 1), else_=0)).label("waitlisted"),
+        )
+        .group_by(Registration.session_id)
+        .subquery()
+    )
+
+
+async def upcoming_sessions(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    now: datetime,
+    limit: int = 5,
+    offset: int = 0,
+    group_ids: list[int] | None = None,
+) -> tuple[list[SessionView], int]:
+    """Upcoming sessions of the groups the user follows (or `group_ids`), soonest first, and the total."""
+    if group_ids is None:
+        group_filter = Meeting.group_id.in_(select(Membership.group_id).where(Membership.user_id == user_id))
+    else:
+        group_filter = Meeting.group_id.in_(group_ids)
+    where = and_(
+        MeetingSession.starts_at > now,
+        MeetingSession.status != "cancelled",
+        Meeting.status == "published",
+        group_filter,
+    )
+    total = await session.scalar(select(func.count()).select_from(MeetingSession).join(Meeting).where(where)) or 0
+    counts = _counts()
+    mine = (
+        select(Registration.session_id.label("sid"), Registration.status.label("status"))
+        .where(Registration.user_id == user_id, Registration.status != CANCELLED)
+        .subquery()
+    )
+    stmt = (
+        select(MeetingSession, Meeting, counts.c.confirmed, counts.c.waitlisted, mine.c.status)
+        .join(Meeting, MeetingSession.meeting_id == Meeting.id)
+        .outerjoin(counts, counts.c.sid == MeetingSession.id)
+        .outerjoin(mine, mine.c.sid == MeetingSession.id)
+        .where(where)
+        .order_by(MeetingSession.starts_at, MeetingSession.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = await session.execute(stmt)
+    views = [SessionView(s, m, int(c or 0), int(w or 0), st) for s, m, c, w, st in rows]
+    return views, int(total)
+
+
+async def session_view(session: AsyncSession, session_id: int, user_id: int) -> SessionView | None:
+    ms = await session.get(MeetingSession, session_id, options=[selectinload(MeetingSession.meeting)])
+    if ms is None:
+        return None
+    confirmed, waitlisted = await _status_counts(session, session_id)
+    my = await session.scalar(
+        select(Registration.status).where(
+            Registration.session_id == session_id, Registration.user_id == user_id, Registration.status != CANCELLED
+        )
+    )
+    return SessionView(ms, ms.meeting, confirmed, waitlisted, my)
+
+
+async def _status_counts(session: AsyncSession, session_id: int) -> tuple[int, int]:
+    row = (
+        await session.execute(
+            select(
+                func.sum(case((Registration.status == CONFIRMED, 1), else_=0)),
+                func.sum(case((Registration.status == WAITLISTED, 1), else_=0)),
+            ).where(Registration.session_id == session_id)
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+async def waitlist_position(session: AsyncSession, registration: Registration) -> int:
+    ahead = await session.scalar(
+        select(func.count()).where(
+            Registration.session_id == registration.session_id,
+            Registration.status == WAITLISTED,
+            Registration.id < registration.id,
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+async def _lock_session(session: AsyncSession, session_id: int) -> MeetingSession | None:
+    return await session.scalar(
+        select(MeetingSession)
+        .where(MeetingSession.id == session_id)
+        .options(selectinload(MeetingSession.meeting))
+        .with_for_update(of=MeetingSession)
+    )
+
+
+async def register(session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None) -> RegisterResult:
+    """Give the user a seat, or a place on the waiting list. Idempotent."""
+    now = now or utcnow()
+    ms = await _lock_session(session, session_id)
+    if ms is None:
+        return RegisterResult("missing")
+    if ms.status == "cancelled" or ms.meeting.status == "cancelled":
+        return RegisterResult("cancelled", session=ms)
+    if ms.starts_at <= now:
+        return RegisterResult("past", session=ms)
+    existing = await session.scalar(
+        select(Registration).where(Registration.session_id == session_id, Registration.user_id == user_id)
+    )
+    if existing is not None and existing.status == CONFIRMED:
+        return RegisterResult("already_confirmed", session=ms)
+    if existing is not None and existing.status == WAITLISTED:
+        return RegisterResult("already_waitlisted", await waitlist_position(session, existing), session=ms)
+    if ms.status == "closed":
+        return RegisterResult("closed", session=ms)
+    confirmed, waitlisted = await _status_counts(session, session_id)
+    seat_free = ms.capacity is None or (confirmed < ms.capacity and waitlisted == 0)
+    status = CONFIRMED if seat_free else WAITLISTED
+    if existing is not None:  # a new row, so the queue order (id) is this arrival's
+        await session.delete(existing)
+        await session.flush()
+    existing = Registration(session_id=session_id, user_id=user_id, status=status, queued_at=now, created_at=now, updated_at=now)
+    session.add(existing)
+    await session.flush()
+    if status == CONFIRMED:
+        return RegisterResult("confirmed", session=ms)
+    return RegisterResult("waitlisted", await waitlist_position(session, existing), session=ms)
+
+
+async def cancel_registration(
+    session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None
+) -> CancelResult:
+    """Free the user's seat or queue place; the first person waiting takes a freed seat."""
+    now = now or utcnow()
+    ms = await _lock_session(session, session_id)
+    if ms is None:
+        return CancelResult(False)
+    reg = await session.scalar(
+        select(Registration).where(
+            Registration.session_id == session_id, Registration.user_id == user_id, Registration.status != CANCELLED
+        )
+    )
+    if reg is None:
+        return CancelResult(False, session=ms)
+    was_confirmed = reg.status == CONFIRMED
+    reg.status, reg.updated_at = CANCELLED, now
+    await session.flush()
+    promoted = await promote_waitlist(session, ms, now=now) if was_confirmed else []
+    return CancelResult(True, promoted[0] if promoted else None, session=ms)
+
+
+async def promote_waitlist(session: AsyncSession, ms: MeetingSession, *, now: datetime) -> list[int]:
+    """Fill free seats from the head of the waiting list; returns the promoted user ids."""
+    if ms.starts_at <= now or ms.status == "cancelled":
+        return []
+    confirmed, _ = await _status_counts(session, ms.id)
+    free = None if ms.capacity is None else ms.capacity - confirmed
+    stmt = (
+        select(Registration)
+        .where(Registration.session_id == ms.id, Registration.status == WAITLISTED)
+        .order_by(Registration.id)
+    )
+    if free is not None:
+        if free <= 0:
+            return []
+        stmt = stmt.limit(free)
+    promoted = []
+    for reg in await session.scalars(stmt):
+        reg.status, reg.updated_at = CONFIRMED, now
+        if reg.user_id is not None:
+            promoted.append(reg.user_id)
+    await session.flush()
+    return promoted
+
+
+async def my_registrations(session: AsyncSession, user_id: int, *, now: datetime) -> list[tuple[Registration, MeetingSession, Meeting]]:
+    rows = await session.execute(
+        select(Registration, MeetingSession, Meeting)
+        .join(MeetingSession, Registration.session_id == MeetingSession.id)
+        .join(Meeting, MeetingSession.meeting_id == Meeting.id)
+        .where(Registration.user_id == user_id, Registration.status != CANCELLED, MeetingSession.starts_at > now)
+        .order_by(MeetingSession.starts_at)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def get_meeting(session: AsyncSession, meeting_id: int) -> Meeting | None:
+    return await session.get(
+        Meeting, meeting_id, options=[selectinload(Meeting.sessions), selectinload(Meeting.group)]
+    )
+
+
+async def meetings_managed_by(session: AsyncSession, *, group_ids: list[int] | None, now: datetime) -> list[Meeting]:
+    """Meetings with a session still ahead, of the given groups (None: every group)."""
+    stmt = (
+        select(Meeting)
+        .where(Meeting.id.in_(select(MeetingSession.meeting_id).where(MeetingSession.starts_at > now)))
+        .options(selectinload(Meeting.sessions), selectinload(Meeting.group))
+        .order_by(Meeting.id.desc())
+    )
+    if group_ids is not None:
+        stmt = stmt.where(Meeting.group_id.in_(group_ids))
+    return list(await session.scalars(stmt))
+
+
+async def registrants(session: AsyncSession, meeting_id: int) -> list[tuple[MeetingSession, Registration, User | None]]:
+    """Every registration of a meeting (for counts and the CSV export), by session then queue order."""
+    rows = await session.execute(
+        select(MeetingSession, Registration, User)
+        .join(Registration, Registration.session_id == MeetingSession.id)
+        .outerjoin(User, Registration.user_id == User.id)
+        .where(MeetingSession.meeting_id == meeting_id)
+        .order_by(MeetingSession.starts_at, Registration.id)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def active_registrant_ids(session: AsyncSession, session_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(Registration.user_id).where(
+            Registration.session_id == session_id,
+            Registration.status.in_((CONFIRMED, WAITLISTED)),
+            Registration.user_id.is_not(None),
+        )
+    )
+    return [uid for uid in rows if uid is not None]
+
+
+async def update_session(session: AsyncSession, session_id: int, **changes: object) -> MeetingSession | None:
+    """Change a session's date, place or capacity; bumps `version` (calendar files follow)."""
+    ms = await _lock_session(session, session_id)
+    if ms is None:
+        return None
+    for key, value in changes.items():
+        setattr(ms, key, value)
+    ms.version += 1
+    ms.updated_at = utcnow()
+    await session.flush()
+    if "capacity" in changes:
+        await promote_waitlist(session, ms, now=utcnow())
+    return ms
+
+
+async def cancel_session(session: AsyncSession, session_id: int) -> MeetingSession | None:
+    ms = await _lock_session(session, session_id)
+    if ms is None or ms.status == "cancelled":
+        return None
+    ms.status, ms.version, ms.updated_at = "cancelled", ms.version + 1, utcnow()
+    await session.flush()
+    return ms
+
+
+async def group_by_slug(session: AsyncSession, slug: str) -> Group | None:
+    return await session.scalar(select(Group).where(Group.slug == slug))

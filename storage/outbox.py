@@ -1,0 +1,123 @@
+"""Queueing messages that leave the bot later or in bulk (see bot/outbox.py for sending)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage, Send, utcnow
+
+URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboxMessage)
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    purpose: str,
+    chat_id: int,
+    payload: dict[str, Any],
+    user_id: int | None = None,
+    method: str = "sendMessage",
+    priority: int = NORMAL,
+    due_at: datetime | None = None,
+    not_after: datetime | None = None,
+    send_id: int | None = None,
+) -> None:
+    """Queue one message; a second call with the same (purpose, chat) does nothing."""
+    await enqueue_many(
+        session,
+        [dict(purpose=purpose, chat_id=chat_id, payload=payload, user_id=user_id)],
+        method=method,
+        priority=priority,
+        due_at=due_at,
+        not_after=not_after,
+        send_id=send_id,
+    )
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    rows: Sequence[dict[str, Any]],
+    *,
+    method: str = "sendMessage",
+    priority: int = NORMAL,
+    due_at: datetime | None = None,
+    not_after: datetime | None = None,
+    send_id: int | None = None,
+) -> None:
+    """Queue many messages in one statement; each row has purpose, chat_id, payload, user_id."""
+    if not rows:
+        return
+    now = utcnow()
+    values = [
+        {
+            "purpose": row["purpose"],
+            "chat_id": row["chat_id"],
+            "user_id": row.get("user_id"),
+            "payload": row["payload"],
+            "method": row.get("method", method),
+            "priority": row.get("priority", priority),
+            "due_at": row.get("due_at", due_at or now),
+            "not_after": row.get("not_after", not_after),
+            "send_id": send_id,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    for start in range(0, len(values), 1000):
+        stmt = _insert(session).values(values[start : start + 1000]).on_conflict_do_nothing(
+            index_elements=["purpose", "chat_id"]
+        )
+        await session.execute(stmt)
+
+
+async def new_send(session: AsyncSession, *, kind: str, label: str, created_by: int | None) -> Send:
+    send = Send(kind=kind, label=label[:200], created_by=created_by)
+    session.add(send)
+    await session.flush()
+    return send
+
+
+async def delivery_counts(session: AsyncSession, send_id: int) -> dict[str, int]:
+    """How a send is going: {"pending": n, "sent": n, "failed": n, "unreachable": n, "skipped": n}."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).where(OutboxMessage.send_id == send_id).group_by(OutboxMessage.status)
+    )
+    counts = {"pending": 0, "sent": 0, "failed": 0, "unreachable": 0, "skipped": 0}
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+async def drop_pending(session: AsyncSession, purposes_like: str) -> int:
+    """Skip queued messages whose purpose starts with a prefix (e.g. a cancelled session's reminders)."""
+    from sqlalchemy import update
+
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.purpose.like(f"{purposes_like}%"))
+        .values(status="skipped", last_error="obsolete")
+    )
+    return result.rowcount or 0
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

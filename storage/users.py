@@ -1,0 +1,112 @@
+"""People and their groups: onboarding, profile, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Group, Membership, User, utcnow
+
+PROFESSIONS = (
+    "mg",  # médecin généraliste
+    "specialist",
+    "ide",
+    "ipa",
+    "mk",
+    "pharmacist",
+    "midwife",
+    "social_worker",
+    "secretary",
+    "coordinator",
+    "other",
+)
+
+
+async def upsert_user(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    first_name: str,
+    last_name: str | None,
+    username: str | None,
+) -> User:
+    """The `User` row for a Telegram user, created on first contact, names kept current."""
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, first_name=first_name[:128], last_name=(last_name or None) and last_name[:128], username=username)
+        session.add(user)
+        await session.flush()
+        return user
+    if (user.first_name, user.last_name, user.username) != (first_name[:128], last_name, username):
+        user.first_name, user.last_name, user.username = first_name[:128], last_name and last_name[:128], username
+    if user.unreachable_at is not None:
+        user.unreachable_at = None  # they wrote to us, so they unblocked the bot
+    return user
+
+
+async def followed_group_ids(session: AsyncSession, user_id: int) -> list[int]:
+    rows = await session.scalars(select(Membership.group_id).where(Membership.user_id == user_id))
+    return list(rows)
+
+
+async def set_groups(session: AsyncSession, user_id: int, group_ids: Iterable[int]) -> None:
+    """Follow exactly `group_ids`, keeping the role of groups still followed."""
+    wanted = set(group_ids)
+    current = {m.group_id: m for m in await session.scalars(select(Membership).where(Membership.user_id == user_id))}
+    for gid in set(current) - wanted:
+        await session.delete(current[gid])
+    for gid in wanted - set(current):
+        session.add(Membership(user_id=user_id, group_id=gid))
+
+
+async def list_groups(session: AsyncSession) -> list[Group]:
+    return list(await session.scalars(select(Group).order_by(Group.name)))
+
+
+async def coordinated_group_ids(session: AsyncSession, user_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(Membership.group_id).where(Membership.user_id == user_id, Membership.role == "coordinator")
+    )
+    return list(rows)
+
+
+async def find_user(session: AsyncSession, ref: str) -> User | None:
+    """A user by numeric id or @username (they must have talked to the bot)."""
+    ref = ref.strip()
+    if ref.lstrip("-").isdigit():
+        return await session.get(User, int(ref))
+    name = ref.removeprefix("@")
+    if not name:
+        return None
+    return await session.scalar(select(User).where(User.username == name))
+
+
+async def appoint_coordinator(session: AsyncSession, user: User, group_id: int | None) -> None:
+    """Make `user` a coordinator of one group, or of every group when `group_id` is None."""
+    if group_id is None:
+        user.is_coordinator = True
+        return
+    membership = await session.get(Membership, (user.id, group_id))
+    if membership is None:
+        session.add(Membership(user_id=user.id, group_id=group_id, role="coordinator"))
+    else:
+        membership.role = "coordinator"
+
+
+async def mark_onboarded(user: User) -> None:
+    if user.onboarded_at is None:
+        user.onboarded_at = utcnow()
+
+
+async def reachable_user_ids(session: AsyncSession, user_ids: Iterable[int]) -> list[int]:
+    ids = list(user_ids)
+    if not ids:
+        return []
+    rows = await session.scalars(select(User.id).where(User.id.in_(ids), User.unreachable_at.is_(None)))
+    return list(rows)
+
+
+async def forget_memberships(session: AsyncSession, user_id: int) -> None:
+    await session.execute(delete(Membership).where(Membership.user_id == user_id))
