@@ -70,9 +70,13 @@ async def on_text(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
         ctx.say("dialog.cancelled")
         return
-    step = FLOWS.get(dialog.flow, {}).get(dialog.step)
-    if step is None:  # a flow removed by an upgrade: start afresh rather than get stuck
+    steps = FLOWS.get(dialog.flow)
+    if steps is None:  # a flow removed by an upgrade: start afresh rather than get stuck
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
         ctx.say("dialog.expired")
+        return
+    step = steps.get(dialog.step)
+    if step is None:  # this step is answered with buttons
+        ctx.say("dialog.use_buttons")
         return
     await step(ctx, dialog, text)

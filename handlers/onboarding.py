@@ -6,13 +6,14 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import keys_with_prefix, t
-from handlers import meetings
+from handlers import dialog, meetings
 from handlers.common import Ctx, callback_parts, handler, int_or_none
 from storage import dialogs
 from storage import users as users_store
 from storage.users import PROFESSIONS
 
 ONBOARDING = "onboarding"
+dialog.flow(ONBOARDING, {})  # every step is answered with buttons
 
 
 def profession_keyboard(ctx: Ctx) -> list[list[tuple[str, str]]]:
