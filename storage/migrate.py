@@ -19,7 +19,7 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     """Run the migrations on an existing engine's connection."""
 
     def _run(connection) -> None:  # type: ignore[no-untyped-def]
