@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The spec lives in ../shared beside the repository (as in CI); TELEGRAM_BOT_API_JSON overrides.
+_REPO = Path(__file__).resolve().parents[2]
 API_JSON = Path(
-    os.environ.get("TELEGRAM_BOT_API_JSON", "/work/shared/telegram-bot-api/api.json")
+    os.environ.get("TELEGRAM_BOT_API_JSON", str(_REPO.parent / "shared" / "telegram-bot-api" / "api.json"))
 )
 
 
