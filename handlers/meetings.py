@@ -141,7 +141,10 @@ async def register(ctx: Ctx, session_id: int) -> None:
             when=when_text(result.session, ctx.lang, tz),
         )
     ctx.answer(text.split("\n", 1)[0][:190])
-    ctx.send(text)
+    keyboard = None
+    if result.session is not None and result.outcome in ("confirmed", "already_confirmed"):  # issue #3: the .ics file
+        keyboard = [[(ctx.t("reminders.button_calendar"), f"m:ics:{result.session.id}")]]
+    ctx.send(text, keyboard)
 
 
 async def cancel(ctx: Ctx, session_id: int) -> None:
@@ -166,7 +169,7 @@ async def announce_promotions(ctx: Ctx, ms: store.MeetingSession, user_ids: list
         purpose=f"promoted:s{ms.id}:{stamp}",
         render=lambda lang: (
             t("meetings.promoted", lang, title=ms.meeting.title, when=when_text(ms, lang, tz)),
-            [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")]],
+            [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")], [(t("reminders.button_calendar", lang), f"m:ics:{ms.id}")]],
         ),
         default_lang=ctx.services.settings.default_locale,
     )

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage.models import Group, Meeting, MeetingSession, Membership, Registration, User, utcnow
 
@@ -103,6 +103,45 @@ def _counts():  # type: ignore[no-untyped-def]
     )
 
 
+def _upcoming_statements(group_filter):  # type: ignore[no-untyped-def]
+    """(page, total) statements, built once: constructing them per call cost more than running them."""
+    where = and_(
+        MeetingSession.starts_at > bindparam("now"),
+        MeetingSession.status != "cancelled",
+        Meeting.status == "published",
+        group_filter,
+    )
+    page = (
+        select(MeetingSession, Meeting, func.count().over())
+        .join(Meeting, MeetingSession.meeting_id == Meeting.id)
+        .where(where)
+        .order_by(MeetingSession.starts_at, MeetingSession.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    total = select(func.count()).select_from(MeetingSession).join(Meeting).where(where)
+    return page, total
+
+
+# Issue #6: two indexed queries whatever the size of the registrations table (counting every
+# session's registrations, then keeping five, took 170-230 ms at 500,000 registrations): the
+# page with the total as a window count, then the counts of those few sessions only.
+_FOLLOWED_PAGE, _FOLLOWED_TOTAL = _upcoming_statements(
+    Meeting.group_id.in_(select(Membership.group_id).where(Membership.user_id == bindparam("user_id")))
+)
+_GROUPS_PAGE, _GROUPS_TOTAL = _upcoming_statements(Meeting.group_id.in_(bindparam("group_ids", expanding=True)))
+_PAGE_STATS = (
+    select(
+        Registration.session_id,
+        func.sum(case((Registration.status == CONFIRMED, 1), else_=0)),
+        func.sum(case((Registration.status == WAITLISTED, 1), else_=0)),
+        func.max(case((Registration.user_id == bindparam("user_id"), Registration.status), else_=None)),
+    )
+    .where(Registration.session_id.in_(bindparam("ids", expanding=True)), Registration.status != CANCELLED)
+    .group_by(Registration.session_id)
+)
+
+
 async def upcoming_sessions(
     session: AsyncSession,
     *,
@@ -113,36 +152,23 @@ async def upcoming_sessions(
     group_ids: list[int] | None = None,
 ) -> tuple[list[SessionView], int]:
     """Upcoming sessions of the groups the user follows (or `group_ids`), soonest first, and the total."""
+    params: dict[str, object] = {"now": now, "user_id": user_id, "limit": limit, "offset": offset}
     if group_ids is None:
-        group_filter = Meeting.group_id.in_(select(Membership.group_id).where(Membership.user_id == user_id))
+        page_stmt, total_stmt = _FOLLOWED_PAGE, _FOLLOWED_TOTAL
     else:
-        group_filter = Meeting.group_id.in_(group_ids)
-    where = and_(
-        MeetingSession.starts_at > now,
-        MeetingSession.status != "cancelled",
-        Meeting.status == "published",
-        group_filter,
-    )
-    total = await session.scalar(select(func.count()).select_from(MeetingSession).join(Meeting).where(where)) or 0
-    counts = _counts()
-    mine = (
-        select(Registration.session_id.label("sid"), Registration.status.label("status"))
-        .where(Registration.user_id == user_id, Registration.status != CANCELLED)
-        .subquery()
-    )
-    stmt = (
-        select(MeetingSession, Meeting, counts.c.confirmed, counts.c.waitlisted, mine.c.status)
-        .join(Meeting, MeetingSession.meeting_id == Meeting.id)
-        .outerjoin(counts, counts.c.sid == MeetingSession.id)
-        .outerjoin(mine, mine.c.sid == MeetingSession.id)
-        .where(where)
-        .order_by(MeetingSession.starts_at, MeetingSession.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = await session.execute(stmt)
-    views = [SessionView(s, m, int(c or 0), int(w or 0), st) for s, m, c, w, st in rows]
-    return views, int(total)
+        page_stmt, total_stmt = _GROUPS_PAGE, _GROUPS_TOTAL
+        params["group_ids"] = list(group_ids)
+    page = (await session.execute(page_stmt, params)).all()
+    if page:
+        total = int(page[0][2])
+    else:  # past the last page (a stale pager button): still say how many there are
+        total = int(await session.scalar(total_stmt, params) or 0)
+    stats: dict[int, tuple[int, int, str | None]] = {}
+    if page:
+        rows = await session.execute(_PAGE_STATS, {"user_id": user_id, "ids": [ms.id for ms, _, _ in page]})
+        stats = {sid: (int(c or 0), int(w or 0), st) for sid, c, w, st in rows}
+    views = [SessionView(ms, m, *stats.get(ms.id, (0, 0, None))) for ms, m, _ in page]
+    return views, total
 
 
 async def session_view(session: AsyncSession, session_id: int, user_id: int) -> SessionView | None:
@@ -181,13 +207,16 @@ async def waitlist_position(session: AsyncSession, registration: Registration) -
     return int(ahead or 0) + 1
 
 
+_LOCK_SESSION = (  # one query with its meeting (joined, not a second SELECT), built once (issue #6)
+    select(MeetingSession)
+    .where(MeetingSession.id == bindparam("session_id"))
+    .options(joinedload(MeetingSession.meeting))
+    .with_for_update(of=MeetingSession)
+)
+
+
 async def _lock_session(session: AsyncSession, session_id: int) -> MeetingSession | None:
-    return await session.scalar(
-        select(MeetingSession)
-        .where(MeetingSession.id == session_id)
-        .options(selectinload(MeetingSession.meeting))
-        .with_for_update(of=MeetingSession)
-    )
+    return await session.scalar(_LOCK_SESSION, {"session_id": session_id})
 
 
 async def register(session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None) -> RegisterResult:
@@ -274,7 +303,12 @@ async def my_registrations(session: AsyncSession, user_id: int, *, now: datetime
         select(Registration, MeetingSession, Meeting)
         .join(MeetingSession, Registration.session_id == MeetingSession.id)
         .join(Meeting, MeetingSession.meeting_id == Meeting.id)
-        .where(Registration.user_id == user_id, Registration.status != CANCELLED, MeetingSession.starts_at > now)
+        .where(
+            Registration.user_id == user_id,
+            Registration.status != CANCELLED,
+            MeetingSession.starts_at > now,
+            MeetingSession.status != "cancelled",
+        )
         .order_by(MeetingSession.starts_at)
     )
     return [tuple(r) for r in rows]  # type: ignore[misc]
@@ -348,3 +382,59 @@ async def cancel_session(session: AsyncSession, session_id: int) -> MeetingSessi
 
 async def group_by_slug(session: AsyncSession, slug: str) -> Group | None:
     return await session.scalar(select(Group).where(Group.slug == slug))
+
+
+# -- A coordinator's side (issue #2): counts, exports, edits -------------------------------
+
+
+@dataclass(frozen=True)
+class SessionCounts:
+    """How full a session is, for /inscrits."""
+
+    session: MeetingSession
+    confirmed: int
+    waitlisted: int
+
+
+async def meeting_counts(session: AsyncSession, meeting_id: int) -> list[SessionCounts]:
+    """Confirmed and waiting counts of every session of a meeting, soonest first."""
+    counts = _counts()
+    rows = await session.execute(
+        select(MeetingSession, counts.c.confirmed, counts.c.waitlisted)
+        .outerjoin(counts, counts.c.sid == MeetingSession.id)
+        .where(MeetingSession.meeting_id == meeting_id)
+        .order_by(MeetingSession.starts_at, MeetingSession.id)
+    )
+    return [SessionCounts(ms, int(c or 0), int(w or 0)) for ms, c, w in rows]
+
+
+async def get_session(session: AsyncSession, session_id: int) -> MeetingSession | None:
+    """A session with its meeting loaded (permission checks need the meeting's group)."""
+    return await session.get(MeetingSession, session_id, options=[selectinload(MeetingSession.meeting)])
+
+
+async def lock_session(session: AsyncSession, session_id: int) -> MeetingSession | None:
+    """Take the session's lock before reading who waits, so an edit and a registration never interleave."""
+    return await _lock_session(session, session_id)
+
+
+async def waitlisted_user_ids(session: AsyncSession, session_id: int) -> list[int]:
+    """Who is on the waiting list, in queue order (to see who a capacity change promoted)."""
+    rows = await session.scalars(
+        select(Registration.user_id)
+        .where(Registration.session_id == session_id, Registration.status == WAITLISTED, Registration.user_id.is_not(None))
+        .order_by(Registration.id)
+    )
+    return [uid for uid in rows if uid is not None]
+
+
+async def confirmed_user_ids(session: AsyncSession, session_id: int, among: list[int]) -> list[int]:
+    """Which of `among` now hold a seat."""
+    if not among:
+        return []
+    rows = await session.scalars(
+        select(Registration.user_id).where(
+            Registration.session_id == session_id, Registration.status == CONFIRMED, Registration.user_id.in_(among)
+        )
+    )
+    return [uid for uid in rows if uid is not None]

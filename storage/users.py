@@ -31,11 +31,22 @@ async def upsert_user(
     first_name: str,
     last_name: str | None,
     username: str | None,
+    language: str | None = None,
 ) -> User:
-    """The `User` row for a Telegram user, created on first contact, names kept current."""
+    """The `User` row for a Telegram user, created on first contact, names kept current.
+
+    `language` (from Telegram's language_code) is remembered at first contact so that
+    messages sent later (reminders, bulletins) use it; /langue changes it.
+    """
     user = await session.get(User, user_id)
     if user is None:
-        user = User(id=user_id, first_name=first_name[:128], last_name=(last_name or None) and last_name[:128], username=username)
+        user = User(
+            id=user_id,
+            first_name=first_name[:128],
+            last_name=(last_name or None) and last_name[:128],
+            username=username,
+            language=language,
+        )
         session.add(user)
         await session.flush()
         return user

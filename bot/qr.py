@@ -1,0 +1,19 @@
+"""QR codes for deep links: a coordinator prints one on a poster, a colleague scans it and lands on the session."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+
+# Big enough to scan from a printed A4 poster, small enough for Telegram's photo limits.
+SCALE = 10
+BORDER = 4
+
+
+def qr_png(data: str, *, scale: int = SCALE) -> bytes:
+    """A PNG of the QR code for `data` (medium error correction survives a creased poster)."""
+    code = segno.make(data, error="m", micro=False)
+    buffer = io.BytesIO()
+    code.save(buffer, kind="png", scale=scale, border=BORDER)
+    return buffer.getvalue()

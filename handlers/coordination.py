@@ -1,0 +1,536 @@
+"""A coordinator's tools for published meetings: /inscrits, /gerer, /lien, /coordinateur.
+
+Buttons carry "co:<action>:<id>" (a meeting id for ins|ger|lnk, a session id otherwise). The
+id comes from the client, so every press reloads the meeting and checks that this user may
+manage its group before doing anything: a forged button from a professional, or from the
+coordinator of another group, is refused and changes nothing.
+
+Changes to a session (/gerer) are told to every registrant through the outbox, in their own
+language, in the same transaction as the change; then `bot.session_events.on_session_changed`
+lets reminders and calendar files follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import notify
+from bot.dates import When, format_when
+from bot.export import filename_for, registrants_csv
+from bot.i18n import SafeHTML, t
+from bot.qr import qr_png
+from bot.session_events import on_session_changed
+from handlers import dialog
+from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.meetings import announce_promotions
+from handlers.new_meeting import (
+    AnswerError,
+    capacity_label,
+    date_error_text,
+    deep_link,
+    place_label,
+    venue_text,
+    read_capacity,
+    read_date,
+    read_place,
+    when_from_data,
+    when_to_data,
+)
+from handlers.render import session_label, when_text
+from storage import dialogs
+from storage import meetings as store
+from storage import users as users_store
+from storage.models import Dialog, Meeting, MeetingSession
+
+EDIT_FLOW = "edit_session"
+MEETINGS_SHOWN = 30
+
+
+# -- permissions ----------------------------------------------------------------------------
+
+
+async def managed_meeting(ctx: Ctx, meeting_id: int) -> Meeting | None:
+    """The meeting if it exists and this user may manage its group; otherwise refuse (and None)."""
+    meeting = await store.get_meeting(ctx.session, meeting_id)
+    if meeting is None or not await ctx.may_manage_group(meeting.group_id):
+        ctx.refuse()
+        return None
+    return meeting
+
+
+async def managed_session(ctx: Ctx, session_id: int) -> MeetingSession | None:
+    """The session (meeting loaded) if this user may manage its meeting's group; otherwise refuse."""
+    ms = await store.get_session(ctx.session, session_id)
+    if ms is None or not await ctx.may_manage_group(ms.meeting.group_id):
+        ctx.refuse()
+        return None
+    return ms
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+async def pick_meeting(ctx: Ctx, action: str, question: str) -> None:
+    """The meetings this user manages that still have a session ahead, one button each."""
+    if not await ctx.is_coordinator():
+        ctx.refuse()
+        return
+    meetings = await store.meetings_managed_by(ctx.session, group_ids=await ctx.coordinated_group_ids(), now=ctx.now)
+    if not meetings:
+        ctx.say("coord.no_meetings")
+        return
+    tz = ctx.services.settings.timezone
+    keyboard = []
+    for meeting in meetings[:MEETINGS_SHOWN]:
+        ahead = [ms for ms in meeting.sessions if ms.starts_at > ctx.now] or meeting.sessions
+        day = session_label(ahead[0], meeting, ctx.lang, tz).rsplit(" — ", 1)[-1]
+        keyboard.append([(f"{meeting.title[:40]} · {day}", f"co:{action}:{meeting.id}")])
+    ctx.say(question, keyboard)
+
+
+@handler
+async def on_registrants(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/inscrits: counts per session and the list as a CSV file."""
+    await pick_meeting(ctx, "ins", "coord.pick_meeting_registrants")
+
+
+@handler
+async def on_manage(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/gerer: change a session's date, place or capacity, or cancel it."""
+    await pick_meeting(ctx, "ger", "coord.pick_meeting_manage")
+
+
+@handler
+async def on_link(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/lien: the registration link and QR code of each session."""
+    await pick_meeting(ctx, "lnk", "coord.pick_meeting_link")
+
+
+@handler
+async def on_appoint(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/coordinateur <id|@username> [group-slug]: appoint a coordinator of one group, or of all (admins)."""
+    if not await ctx.is_coordinator():
+        ctx.refuse()
+        return
+    args = context.args or []
+    if not 1 <= len(args) <= 2:
+        ctx.say("coord.appoint.usage")
+        return
+    target = await users_store.find_user(ctx.session, args[0])
+    if target is None:
+        ctx.say("coord.appoint.unknown_user", ref=args[0][:64])
+        return
+    group = None
+    if len(args) == 2:
+        group = await store.group_by_slug(ctx.session, args[1].strip().lower())
+        if group is None:
+            ctx.say("coord.appoint.unknown_group", slug=args[1][:64])
+            return
+        if not await ctx.may_manage_group(group.id):
+            ctx.refuse()
+            return
+    elif not ctx.is_admin:
+        ctx.refuse("coord.appoint.only_admin_everywhere")
+        return
+    await users_store.appoint_coordinator(ctx.session, target, group.id if group else None)
+    scope_key = "coord.appoint.scope_group" if group else "coord.appoint.scope_all"
+    group_name = group.name if group else ""
+    ctx.say("coord.appoint.done", name=target.display_name, scope=SafeHTML(ctx.t(scope_key, group=group_name)))
+    await notify.notify(
+        ctx.session,
+        [target.id],
+        purpose=f"appointed:u{target.id}:g{group.id if group else 0}:{int(ctx.now.timestamp())}",
+        render=lambda lang: (t("coord.appoint.you_are", lang, scope=SafeHTML(t(scope_key, lang, group=group_name))), None),
+        default_lang=ctx.services.settings.default_locale,
+    )
+    ctx.wake_outbox = True
+
+
+# -- buttons --------------------------------------------------------------------------------
+
+
+@handler
+async def on_coordination_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Buttons co:<action>:<id>; every one re-checks the user's rights on the meeting's group."""
+    parts = callback_parts(update, 3) or callback_parts(update, 4)  # co:dok:<sid>:<proposal>
+    value = int_or_none(parts[2]) if parts else None
+    if parts is None or value is None or value < 0 or parts[1] not in ACTIONS:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    if not await ctx.is_coordinator():
+        ctx.refuse()
+        return
+    on_meeting, fn = ACTIONS[parts[1]]
+    if parts[1] in ("dok", "dno"):
+        proposal = int_or_none(parts[3]) if len(parts) == 4 else None
+        ms = await managed_session(ctx, value)
+        if ms is not None and proposal is not None:
+            await fn(ctx, ms, proposal)
+        elif ms is not None:
+            ctx.answer(ctx.t("common.stale_button"))
+        return
+    if on_meeting:
+        meeting = await managed_meeting(ctx, value)
+        if meeting is not None:
+            await fn(ctx, meeting)
+    else:
+        ms = await managed_session(ctx, value)
+        if ms is not None:
+            await fn(ctx, ms)
+
+
+async def show_registrants(ctx: Ctx, meeting: Meeting) -> None:
+    """Counts per session (confirmed / waiting / capacity), then the CSV."""
+    tz = ctx.services.settings.timezone
+    lines = [ctx.t("coord.registrants_header", title=meeting.title)]
+    total = 0
+    for c in await store.meeting_counts(ctx.session, meeting.id):
+        total += c.confirmed + c.waitlisted
+        key = "coord.registrants_line_cancelled" if c.session.status == "cancelled" else "coord.registrants_line"
+        lines.append(
+            ctx.t(
+                key,
+                when=when_text(c.session, ctx.lang, tz),
+                place=place_label(ctx, c.session.site, c.session.address),
+                confirmed=c.confirmed,
+                waitlisted=c.waitlisted,
+                capacity=capacity_label(ctx, c.session.capacity),
+            )
+        )
+    if total == 0:
+        lines.append(ctx.t("coord.registrants_none"))
+    ctx.edit("\n\n".join(lines))
+    if total:
+        rows = await store.registrants(ctx.session, meeting.id)
+        content = registrants_csv(
+            rows,
+            lang=ctx.lang,
+            tz=tz,
+            session_label=lambda ms: f"{when_text(ms, ctx.lang, tz)} — {place_label(ctx, ms.site, ms.address)}",
+        )
+        ctx.send_document(filename_for(meeting.title), content, caption=ctx.t("coord.csv_caption", title=meeting.title))
+
+
+async def show_links(ctx: Ctx, meeting: Meeting) -> None:
+    """Each open session's deep link, and its QR code as a photo captioned with the link."""
+    tz = ctx.services.settings.timezone
+    sessions = [ms for ms in meeting.sessions if ms.status != "cancelled" and ms.starts_at > ctx.now]
+    if not sessions:
+        ctx.edit(ctx.t("coord.no_open_session", title=meeting.title))
+        return
+    lines = [ctx.t("coord.links_header", title=meeting.title)]
+    for ms in sessions:
+        lines.append(ctx.t("coord.link_line", when=when_text(ms, ctx.lang, tz), place=place_label(ctx, ms.site, ms.address), link=deep_link(ctx, ms.id)))
+    lines.append(ctx.t("coord.links_footer"))
+    ctx.edit("\n\n".join(lines))
+    for ms in sessions:
+        link = deep_link(ctx, ms.id)
+        ctx.send_photo(qr_png(link), caption=ctx.t("coord.qr_caption", label=session_label(ms, meeting, ctx.lang, tz), link=link))
+
+
+async def pick_session(ctx: Ctx, meeting: Meeting) -> None:
+    tz = ctx.services.settings.timezone
+    sessions = [ms for ms in meeting.sessions if ms.status != "cancelled" and ms.starts_at > ctx.now]
+    if not sessions:
+        ctx.edit(ctx.t("coord.no_open_session", title=meeting.title))
+        return
+    keyboard = [[(session_label(ms, meeting, ctx.lang, tz), f"co:ses:{ms.id}")] for ms in sessions]
+    ctx.edit(ctx.t("coord.pick_session", title=meeting.title), keyboard)
+
+
+async def session_menu(ctx: Ctx, ms: MeetingSession) -> None:
+    """The session's details and what can be changed."""
+    if ms.status == "cancelled":
+        ctx.edit(ctx.t("coord.edit.already_cancelled"))
+        return
+    view = await store.session_view(ctx.session, ms.id, ctx.user.id)
+    confirmed, waitlisted = (view.confirmed, view.waitlisted) if view else (0, 0)
+    tz = ctx.services.settings.timezone
+    text = ctx.t(
+        "coord.session_menu",
+        title=ms.meeting.title,
+        when=when_text(ms, ctx.lang, tz),
+        place=place_label(ctx, ms.site, ms.address),
+        capacity=capacity_label(ctx, ms.capacity),
+        confirmed=confirmed,
+        waitlisted=waitlisted,
+    )
+    keyboard = [
+        [(ctx.t("coord.button_edit_date"), f"co:date:{ms.id}")],
+        [(ctx.t("coord.button_edit_place"), f"co:place:{ms.id}")],
+        [(ctx.t("coord.button_edit_capacity"), f"co:cap:{ms.id}")],
+        [(ctx.t("coord.button_cancel_session"), f"co:cxl:{ms.id}")],
+    ]
+    ctx.edit(text, keyboard)
+
+
+# -- editing a session: the typed part lives in a dialog row --------------------------------
+
+
+async def start_edit(ctx: Ctx, ms: MeetingSession, step: str) -> bool:
+    if ms.status == "cancelled":
+        ctx.edit(ctx.t("coord.edit.already_cancelled"))
+        return False
+    await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, EDIT_FLOW, step, {"sid": ms.id})
+    return True
+
+
+async def ask_new_date(ctx: Ctx, ms: MeetingSession) -> None:
+    if await start_edit(ctx, ms, "date"):
+        ctx.edit(f"{ctx.t('coord.edit.ask_date', when=when_text(ms, ctx.lang, ctx.services.settings.timezone))}\n{ctx.t('dates.hint')}")
+
+
+async def ask_new_place(ctx: Ctx, ms: MeetingSession) -> None:
+    if await start_edit(ctx, ms, "place"):
+        ctx.edit(
+            ctx.t("coord.edit.ask_place", place=place_label(ctx, ms.site, ms.address)),
+            [[(ctx.t("coord.button_place_tbd"), f"co:tbd:{ms.id}")]],
+        )
+
+
+async def ask_new_capacity(ctx: Ctx, ms: MeetingSession) -> None:
+    if await start_edit(ctx, ms, "capacity"):
+        ctx.edit(
+            ctx.t("coord.edit.ask_capacity", capacity=capacity_label(ctx, ms.capacity)),
+            [[(ctx.t("coord.button_unlimited"), f"co:nolim:{ms.id}")]],
+        )
+
+
+async def edit_dialog(ctx: Ctx, ms: MeetingSession, step: str, proposal: int | None = None) -> Dialog | None:
+    """The open edit conversation for this very session at `step` (and date proposal), or None: the button is stale."""
+    d = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+    data = (d.data or {}) if d is not None else {}
+    stale = proposal is not None and proposal != int(data.get("proposal", 0))
+    if d is None or d.flow != EDIT_FLOW or d.step != step or data.get("sid") != ms.id or stale:
+        ctx.answer(ctx.t("common.stale_button"))
+        return None
+    if dialogs.is_expired(d, timedelta(minutes=ctx.services.settings.conversation_timeout_minutes), ctx.now):
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+        ctx.edit(ctx.t("dialog.expired"))
+        return None
+    if ms.status == "cancelled":  # another coordinator cancelled it meanwhile
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+        ctx.edit(ctx.t("coord.edit.already_cancelled"))
+        return None
+    return d
+
+
+async def dialog_session(ctx: Ctx, d: Dialog) -> MeetingSession | None:
+    """The session a typed answer is about, with the rights re-checked (they may have changed)."""
+    ms = await managed_session(ctx, int((d.data or {}).get("sid", 0)))
+    if ms is None:
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+        return None
+    if ms.status == "cancelled":
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+        ctx.say("coord.edit.already_cancelled")
+        return None
+    return ms
+
+
+async def step_edit_date(ctx: Ctx, d: Dialog, text: str) -> None:
+    ms = await dialog_session(ctx, d)
+    if ms is None:
+        return
+    try:
+        when = read_date(ctx, text)
+    except AnswerError as err:
+        dialogs.advance(d, "date")
+        ctx.send(date_error_text(ctx, err))
+        return
+    proposal = int(d.data.get("proposal", 0)) + 1  # an older "Oui" button must not confirm this date
+    dialogs.advance(d, "date_confirm", when=when_to_data(when), proposal=proposal)
+    buttons = [(ctx.t("coord.button_date_ok"), f"co:dok:{ms.id}:{proposal}"), (ctx.t("coord.button_date_fix"), f"co:dno:{ms.id}:{proposal}")]
+    ctx.say(
+        "coord.confirm_date",
+        [buttons],
+        when=format_when(when, ctx.lang, ctx.services.settings.timezone),
+    )
+
+
+async def step_edit_place(ctx: Ctx, d: Dialog, text: str) -> None:
+    ms = await dialog_session(ctx, d)
+    if ms is None:
+        return
+    try:
+        site, address = read_place(text)
+    except AnswerError as err:
+        ctx.say(err.key, **err.params)
+        return
+    await apply_place(ctx, ms, site, address)
+
+
+async def step_edit_capacity(ctx: Ctx, d: Dialog, text: str) -> None:
+    ms = await dialog_session(ctx, d)
+    if ms is None:
+        return
+    try:
+        capacity = read_capacity(text)
+    except AnswerError as err:
+        ctx.say(err.key, **err.params)
+        return
+    await apply_capacity(ctx, ms, capacity)
+
+
+async def pressed_date_ok(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
+    d = await edit_dialog(ctx, ms, "date_confirm", proposal)
+    if d is None:
+        return
+    tz = ctx.services.settings.timezone
+    old = When(ms.starts_at, ms.ends_at, ms.has_time)
+    new = when_from_data(d.data["when"])
+    ms = await store.update_session(ctx.session, ms.id, starts_at=new.start, ends_at=new.end, has_time=new.has_time)
+    if ms is None:
+        return
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    title = ms.meeting.title
+    told = await tell_registrants(
+        ctx,
+        ms,
+        f"changed:s{ms.id}:v{ms.version}",
+        lambda lang: t("coord.notify.date_changed", lang, title=title, old=format_when(old, lang, tz), new=format_when(new, lang, tz)),
+    )
+    await on_session_changed(ctx.session, ms, "date")
+    ctx.edit(ctx.tn("coord.edit.date_done", told, when=format_when(new, ctx.lang, tz)))
+
+
+async def pressed_date_fix(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
+    d = await edit_dialog(ctx, ms, "date_confirm", proposal)
+    if d is None:
+        return
+    dialogs.advance(d, "date")
+    ctx.edit(f"{ctx.t('coord.retype_date')}\n{ctx.t('dates.hint')}")
+
+
+async def pressed_place_tbd(ctx: Ctx, ms: MeetingSession) -> None:
+    if await edit_dialog(ctx, ms, "place") is not None:
+        ctx.edit(ctx.t("coord.place_chosen", place=ctx.t("meetings.place_tbd")))
+        await apply_place(ctx, ms, None, None)
+
+
+async def pressed_unlimited(ctx: Ctx, ms: MeetingSession) -> None:
+    if await edit_dialog(ctx, ms, "capacity") is not None:
+        ctx.edit(ctx.t("coord.capacity_chosen", capacity=ctx.t("coord.capacity_unlimited")))
+        await apply_capacity(ctx, ms, None)
+
+
+async def apply_place(ctx: Ctx, ms: MeetingSession, site: str | None, address: str | None) -> None:
+    tz = ctx.services.settings.timezone
+    updated = await store.update_session(ctx.session, ms.id, site=site, address=address)
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    if updated is None:
+        return
+    title = updated.meeting.title
+    told = await tell_registrants(
+        ctx,
+        updated,
+        f"changed:s{updated.id}:v{updated.version}",
+        lambda lang: t(
+            "coord.notify.place_changed", lang, title=title, when=when_text(updated, lang, tz), place=venue_text(lang, site, address)
+        ),
+    )
+    await on_session_changed(ctx.session, updated, "place")
+    ctx.send(ctx.tn("coord.edit.place_done", told, place=place_label(ctx, site, address)))
+
+
+async def apply_capacity(ctx: Ctx, ms: MeetingSession, capacity: int | None) -> None:
+    """New capacity; people it lets in from the waiting list are told right away."""
+    locked = await store.lock_session(ctx.session, ms.id)
+    if locked is None:
+        return
+    waiting = await store.waitlisted_user_ids(ctx.session, ms.id)
+    updated = await store.update_session(ctx.session, ms.id, capacity=capacity)
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    if updated is None:
+        return
+    promoted = await store.confirmed_user_ids(ctx.session, ms.id, waiting)
+    if promoted:
+        await announce_promotions(ctx, updated, promoted)
+    confirmed, _ = await store_counts(ctx, ms.id)
+    lines = [ctx.t("coord.edit.capacity_done", capacity=capacity_label(ctx, capacity))]
+    if promoted:
+        lines.append(ctx.tn("coord.edit.promoted", len(promoted)))
+    if capacity is not None and confirmed > capacity:
+        lines.append(ctx.tn("coord.edit.over_capacity", confirmed, capacity=capacity))
+    ctx.send("\n".join(lines))
+
+
+async def store_counts(ctx: Ctx, session_id: int) -> tuple[int, int]:
+    view = await store.session_view(ctx.session, session_id, ctx.user.id)
+    return (view.confirmed, view.waitlisted) if view else (0, 0)
+
+
+async def ask_cancel(ctx: Ctx, ms: MeetingSession) -> None:
+    if ms.status == "cancelled":
+        ctx.edit(ctx.t("coord.edit.already_cancelled"))
+        return
+    confirmed, waitlisted = await store_counts(ctx, ms.id)
+    ctx.edit(
+        ctx.t(
+            "coord.edit.cancel_question",
+            title=ms.meeting.title,
+            when=when_text(ms, ctx.lang, ctx.services.settings.timezone),
+            n=confirmed + waitlisted,
+        ),
+        [[(ctx.t("coord.button_cancel_yes"), f"co:cxlok:{ms.id}")], [(ctx.t("coord.button_cancel_no"), f"co:keep:{ms.id}")]],
+    )
+
+
+async def confirm_cancel(ctx: Ctx, ms: MeetingSession) -> None:
+    tz = ctx.services.settings.timezone
+    cancelled = await store.cancel_session(ctx.session, ms.id)
+    if cancelled is None:
+        ctx.edit(ctx.t("coord.edit.already_cancelled"))
+        return
+    title = cancelled.meeting.title
+    told = await tell_registrants(
+        ctx,
+        cancelled,
+        f"cancelled:s{cancelled.id}",
+        lambda lang: t("coord.notify.cancelled", lang, title=title, when=when_text(cancelled, lang, tz)),
+    )
+    await on_session_changed(ctx.session, cancelled, "cancelled")
+    ctx.edit(ctx.tn("coord.edit.cancelled", told, title=title, when=when_text(cancelled, ctx.lang, tz)))
+
+
+async def keep_session(ctx: Ctx, ms: MeetingSession) -> None:
+    ctx.edit(ctx.t("coord.edit.kept"))
+
+
+async def tell_registrants(ctx: Ctx, ms: MeetingSession, purpose: str, text: Callable[[str], str]) -> int:
+    """Queue `text(lang)` for everyone confirmed or waiting on `ms`; returns how many were queued."""
+    ids = await store.active_registrant_ids(ctx.session, ms.id)
+    told = await notify.notify(
+        ctx.session,
+        ids,
+        purpose=purpose,
+        render=lambda lang: (text(lang), [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")]] if ms.status != "cancelled" else None),
+        default_lang=ctx.services.settings.default_locale,
+    )
+    ctx.wake_outbox = True
+    return told
+
+
+# (is it about a meeting?, what to do)
+ACTIONS = {
+    "ins": (True, show_registrants),
+    "lnk": (True, show_links),
+    "ger": (True, pick_session),
+    "ses": (False, session_menu),
+    "date": (False, ask_new_date),
+    "place": (False, ask_new_place),
+    "cap": (False, ask_new_capacity),
+    "dok": (False, pressed_date_ok),
+    "dno": (False, pressed_date_fix),
+    "tbd": (False, pressed_place_tbd),
+    "nolim": (False, pressed_unlimited),
+    "cxl": (False, ask_cancel),
+    "cxlok": (False, confirm_cancel),
+    "keep": (False, keep_session),
+}
+
+dialog.flow(EDIT_FLOW, {"date": step_edit_date, "date_confirm": step_edit_date, "place": step_edit_place, "capacity": step_edit_capacity})
