@@ -1,0 +1,77 @@
+"""A professional's digest categories (/abonnements) and the printable crisis kit (/kit_crise).
+
+Buttons: "ab:t:<category>" toggles one category, "ab:all:1|0" all of them, "ab:ok:0" closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import InputFile, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.crisis_kit import gather, kit_filename, render
+from handlers.common import Ctx, callback_parts, handler
+from handlers.crisis import category_label, require_cell
+from storage import crisis as store
+
+
+async def subscriptions_view(ctx: Ctx) -> tuple[str, list[list[tuple[str, str]]]]:
+    out = await store.opted_out(ctx.session, ctx.user.id)
+    rows = [[(("✅ " if c not in out else "▫️ ") + category_label(c, ctx.lang), f"ab:t:{c}")] for c in store.CATEGORIES]
+    rows.append([(ctx.t("crisis.subs_all"), "ab:all:1"), (ctx.t("crisis.subs_none"), "ab:all:0")])
+    rows.append([(ctx.t("crisis.subs_done"), "ab:ok:0")])
+    key = "crisis.subs_none_chosen" if len(out) >= len(store.CATEGORIES) else "crisis.subs_intro"
+    return ctx.t(key), rows
+
+
+@handler
+async def on_subscriptions(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/abonnements: choose the categories of my personal digest."""
+    text, keyboard = await subscriptions_view(ctx)
+    ctx.send(text, keyboard)
+
+
+@handler
+async def on_subscriptions_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    parts = callback_parts(update, 3)
+    if parts is None:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    _, action, value = parts
+    if action == "t" and value in store.CATEGORIES:
+        await store.toggle_category(ctx.session, ctx.user.id, value)
+    elif action == "all" and value in ("0", "1"):
+        await store.set_all_categories(ctx.session, ctx.user.id, value == "1")
+    elif action == "ok":
+        out = await store.opted_out(ctx.session, ctx.user.id)
+        chosen = [category_label(c, ctx.lang) for c in store.CATEGORIES if c not in out]
+        ctx.edit(ctx.t("crisis.subs_saved", categories=", ".join(chosen)) if chosen else ctx.t("crisis.subs_saved_none"))
+        return
+    else:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    await ctx.session.flush()
+    text, keyboard = await subscriptions_view(ctx)
+    ctx.edit(text, keyboard)
+
+
+@handler
+async def on_kit(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/kit_crise: the printable PDF for the day the computers are down (crisis cell).
+
+    The data is read in the transaction; the PDF is drawn after commit (in a thread), so a
+    large directory never holds the database while it is laid out.
+    """
+    if not require_cell(ctx):
+        return
+    data = await gather(ctx.session, ctx.services, now=ctx.now, lang=ctx.lang)
+    lang, chat_id = ctx.lang, ctx.chat_id
+    name, caption = kit_filename(ctx.now, ctx.services.tz), ctx.t("crisis.kit_caption")
+
+    async def send() -> None:
+        pdf = await asyncio.to_thread(render, data, lang)
+        await context.bot.send_document(chat_id, InputFile(pdf, filename=name), caption=caption, parse_mode=ParseMode.HTML)
+
+    ctx.after_commit.append(send)
