@@ -1,0 +1,71 @@
+"""A person's RGPD rights, in two commands: /mesdonnees (a copy of everything) and /oublier.
+
+The export and the erasure are generic (storage/privacy.py walks every table), so a feature
+added later is covered without touching this file. Both work only in a private chat: a
+group must never see someone's data.
+"""
+
+from __future__ import annotations
+
+import json
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from handlers.common import Ctx, callback_parts, handler, int_or_none
+from storage import privacy as store
+
+CONFIRM_SECONDS = 15 * 60  # an /oublier confirmation button older than this is refused
+EXPORT_FILENAME = "mes-donnees-relais-sante.json"
+
+
+def _private(ctx: Ctx, update: Update) -> bool:
+    if update.effective_chat is not None and update.effective_chat.type == "private":
+        return True
+    ctx.say("privacy.private_only")
+    return False
+
+
+@handler
+async def on_my_data(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/mesdonnees: a JSON file with the profile and every row that names this person."""
+    if not _private(ctx, update):
+        return
+    await ctx.session.flush()
+    data = await store.export_user(ctx.session, ctx.user.id, now=ctx.now)
+    rows = sum(len(table_rows) for table_rows in data["tables"].values())
+    content = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+    ctx.send_document(EXPORT_FILENAME, content, caption=ctx.t("privacy.export_caption", rows=rows))
+
+
+@handler
+async def on_forget(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/oublier: explain what goes and what stays (anonymously), then ask to confirm."""
+    if not _private(ctx, update):
+        return
+    stamp = int(ctx.now.timestamp())
+    ctx.say(
+        "privacy.forget_confirm",
+        [[(ctx.t("privacy.button_forget"), f"pv:del:{stamp}")], [(ctx.t("privacy.button_keep"), "pv:keep:0")]],
+    )
+
+
+@handler
+async def on_privacy_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Buttons pv:del:<when asked> and pv:keep:0. They only ever act on the person pressing."""
+    parts = callback_parts(update, 3)
+    if parts is None or parts[1] not in ("del", "keep") or not _private(ctx, update):
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    if parts[1] == "keep":
+        ctx.edit(ctx.t("privacy.kept"))
+        return
+    asked = int_or_none(parts[2], bits=64)
+    age = ctx.now.timestamp() - asked if asked is not None else None
+    if age is None or not 0 <= age <= CONFIRM_SECONDS:
+        ctx.answer(ctx.t("privacy.confirm_expired"), alert=True)
+        ctx.edit(ctx.t("privacy.confirm_expired"))
+        return
+    await store.forget_user(ctx.session, ctx.user.id)
+    ctx.answer(ctx.t("privacy.forgotten")[:190])
+    ctx.edit(ctx.t("privacy.forgotten"))
