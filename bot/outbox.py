@@ -1,141 +1,652 @@
-"""The outbox dispatcher: drains due rows to Telegram and records each outcome.
+"""The outbox dispatcher: drains due rows to Telegram at its pace and records each outcome.
 
-Rows are claimed with a lease (`claimed_until`) in one short transaction (`FOR UPDATE SKIP
-LOCKED` on PostgreSQL so several processes share the work), sent without holding any
-database lock, then marked sent / retried / failed / unreachable in another short
-transaction. A row whose lease expired (its process died) is claimed again.
+Life of a row: `pending` → `sending` → `sent` | `failed` | `unreachable` | `skipped` | `unknown`
+(or back to `pending` with a later `due_at` for a retry).
+
+* **Claim.** In one short transaction the dispatcher takes the most urgent due rows (priority,
+  then due time; `FOR UPDATE SKIP LOCKED` on PostgreSQL) and marks them `sending` with a lease
+  (`claimed_until`). It claims only what can start within the next ~100 ms (bounded by free concurrency
+  slots and by the pace), so a `sending` row is one whose request is about to leave or has left.
+* **Send.** Requests go out through a cell-rate pacer (bot/pacing.py: ~29/s, or ~950/s with
+  PAID_BROADCAST) and per-chat gaps (1/s per person, 20/min per group), several in flight.
+* **Record.** Each answer is committed as soon as it arrives (a writer commits whatever answers
+  are waiting, usually one to a few rows per transaction): nothing is kept only in memory.
+
+Telegram has no idempotency key, so a request whose answer never came back (the process was
+killed, the connection broke after the request was written, the request timed out) has an
+**unknown outcome**: Telegram may or may not have delivered it. Such rows are explicit: a
+`sending` row whose lease expired, or an unanswered request, is resolved by this policy:
+
+* priority URGENT or HIGH (crisis alerts, "a seat freed up for you"): **sent again**. A
+  duplicate alert is harmless; a missed one is not (at-least-once).
+* NORMAL and ROUTINE (reminders, bulletins): **not sent again**; the row becomes `unknown`
+  and coordinators see it counted as such in /envois (at-most-once).
+
+A kill -9 leaves at most `concurrency` rows in that state (16; 256 with paid broadcast, sized
+for Telegram's ~100 ms round trip at 950/s): the requests in flight, answers not yet
+committed, and rows claimed for the next ~100 ms. Every
+other row is either committed as sent or still `pending` and sent once after the restart
+(tests/test_kill9.py kills the bot at the instant "Telegram" accepts a request).
+Errors: 429 → wait `retry_after` (that chat, and everyone for up to a second); 403 → the person
+blocked the bot: row and all their pending rows `unreachable`, the user marked unreachable;
+other 4xx → `failed` with Telegram's reason; 5xx or no connection → retried with exponential
+back-off, `failed` after MAX_ATTEMPTS with the last reason.
+
+Only one process sends at a time (an advisory-lock election like bot/leader.py, on its own
+key): Telegram's limits are per bot, so one pacer must see every send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import json
 import logging
 import time
-from collections import deque
-from datetime import timedelta
+import zlib
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from telegram import Bot, InputFile
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+import aiohttp
+from sqlalchemy import bindparam, select, update
+from telegram import Bot
 
+from bot.pacing import CellRate, ChatGaps, PaceConfig
 from bot.services import Services
+from storage import outbox as outbox_store
+from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
+from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-MAX_ATTEMPTS = 6
-BATCH = 100
+LEASE = timedelta(seconds=45)  # > request timeout + claim horizon: an alive request never outlives it
+REQUEST_TIMEOUT = 10.0
+FILE_TIMEOUT = 30.0
+MAX_ATTEMPTS = 8
+RETRY_BASE = 5.0  # seconds; doubles with each try (5, 10, 20 … capped at RETRY_CAP)
+RETRY_CAP = 600.0
+HORIZON = 0.1  # claim only what can start within this many seconds
+MAX_BATCH = 100
+RESEND_UNKNOWN_UP_TO = outbox_store.HIGH  # priorities at or above this urgency are sent again when unsure
+IDLE_POLL = 1.0
+SENDER_LOCK_KEY = zlib.crc32(b"relais-sante:outbox-sender")
+
+T = OutboxMessage.__table__
+PAID_METHODS_PREFIX = ("send", "copyMessage")
+
+# Feature hooks keyed by Bot API method: `await hook(session, row_id, chat_id, result)` runs in the
+# transaction that records a successful send, with Telegram's result (issue #4: "sendPoll" →
+# handlers/polls.py learns the Telegram poll id). A failing hook is logged; the row stays sent.
+OnSent = Callable[[Any, int, int, Any], Awaitable[None]]
+ON_SENT: dict[str, OnSent] = {}
 
 
-class GlobalPace:
-    """At most `rate` sends in any one-second window (Telegram's ~30 msg/s per bot)."""
+# -------------------------------------------------------------------------------- HTTP
+@dataclass(frozen=True)
+class Answer:
+    """What became of one request. kind: ok | error | not_sent | unknown."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._sent: deque[float] = deque()
-
-    async def wait(self) -> None:
-        while True:
-            now = time.monotonic()
-            while self._sent and now - self._sent[0] >= 1.0:
-                self._sent.popleft()
-            if len(self._sent) < self.rate:
-                self._sent.append(now)
-                return
-            await asyncio.sleep(1.0 - (now - self._sent[0]) + 0.001)
+    kind: str
+    result: Any = None
+    code: int = 0
+    description: str = ""
+    retry_after: float | None = None
 
 
-def _api_kwargs(row: OutboxMessage) -> dict[str, Any]:
-    params = dict(row.payload)
-    for key in ("document", "photo"):
-        spec = params.get(key)
-        if isinstance(spec, dict) and "b64" in spec:
-            params[key] = InputFile(base64.b64decode(spec["b64"]), filename=spec.get("filename", key))
-    params.setdefault("chat_id", row.chat_id)
-    return params
+def _form_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
-async def claim(services: Services, limit: int = BATCH) -> list[OutboxMessage]:
-    """Take a batch of due rows, most urgent first, for this process."""
-    now = utcnow()
-    async with services.db.begin() as session:
-        stmt = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.due_at <= now,
-                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-            )
-            .order_by(OutboxMessage.priority, OutboxMessage.due_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = list(await session.scalars(stmt))
-        for row in rows:
-            row.claimed_until = now + LEASE
-        return rows
+class TelegramHTTP:
+    """A lean Bot API client for the outbox: one aiohttp session, JSON in, JSON out.
 
+    PTB's request stack costs more per call than the whole rest of a send; the outbox needs
+    only "POST this, tell me what happened", with the difference between *not sent* (could not
+    connect) and *unknown* (no answer after the request left) kept intact.
+    """
 
-async def deliver(bot: Bot, services: Services, row: OutboxMessage) -> None:
-    """Send one row and record what happened."""
-    now = utcnow()
-    changes: dict[str, Any]
-    mark_unreachable = False
-    if row.not_after is not None and row.not_after <= now:
-        changes = {"status": "skipped", "last_error": "stale", "claimed_until": None}
-    else:
+    def __init__(self, base_url: str, *, timeout: float = REQUEST_TIMEOUT, file_timeout: float = FILE_TIMEOUT, pool: int = 100) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.file_timeout = file_timeout
+        self.pool = pool
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=30, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("Accept-Encoding",))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, params: dict[str, Any]) -> Answer:
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        url = f"{self.base_url}/{method}"
+        files = {k: v for k, v in params.items() if isinstance(v, dict) and "b64" in v}
         try:
-            result = await bot.do_api_request(row.method, api_kwargs=_api_kwargs(row))
-            message_id = result.get("message_id") if isinstance(result, dict) else None
-            changes = {"status": "sent", "sent_at": utcnow(), "message_id": message_id, "claimed_until": None, "attempts": row.attempts + 1}
-        except RetryAfter as exc:
-            delay = exc.retry_after if isinstance(exc.retry_after, (int, float)) else exc.retry_after.total_seconds()
-            changes = {"due_at": utcnow() + timedelta(seconds=float(delay)), "claimed_until": None, "last_error": str(exc)}
-        except Forbidden as exc:
-            changes = {"status": "unreachable", "last_error": str(exc), "claimed_until": None}
-            mark_unreachable = row.user_id is not None
-        except BadRequest as exc:
-            changes = {"status": "failed", "last_error": str(exc), "claimed_until": None, "attempts": row.attempts + 1}
-        except (NetworkError, TelegramError) as exc:
-            attempts = row.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                changes = {"status": "failed", "last_error": str(exc), "claimed_until": None, "attempts": attempts}
+            if files:
+                form = aiohttp.FormData(quote_fields=False)
+                for key, value in params.items():
+                    if key in files:
+                        spec = files[key]
+                        form.add_field(key, base64.b64decode(spec["b64"]), filename=spec.get("filename", key),
+                                       content_type=spec.get("mime", "application/octet-stream"))
+                    elif value is not None:
+                        form.add_field(key, _form_value(value))
+                request = self._session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=self.file_timeout))
             else:
-                backoff = timedelta(seconds=min(2**attempts, 300))
-                changes = {"due_at": utcnow() + backoff, "claimed_until": None, "last_error": str(exc), "attempts": attempts}
-    async with services.db.begin() as session:
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**changes))
-        if mark_unreachable:
-            await session.execute(update(User).where(User.id == row.user_id).values(unreachable_at=now))
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.user_id == row.user_id, OutboxMessage.status == "pending")
-                .values(status="unreachable", last_error="user unreachable")
-            )
-
-
-async def drain_once(bot: Bot, services: Services, pace: GlobalPace) -> int:
-    """Send every row due now; returns how many rows were handled."""
-    handled = 0
-    while rows := await claim(services):
-        for row in rows:
-            await pace.wait()
-            await deliver(bot, services, row)
-        handled += len(rows)
-    return handled
-
-
-async def run_dispatcher(bot: Bot, services: Services) -> None:
-    """Forever: drain, then sleep until woken by a handler or a second has passed."""
-    pace = GlobalPace(1000 if services.settings.paid_broadcast else 30)
-    while True:
+                body = json.dumps(params, ensure_ascii=False).encode("utf-8")
+                request = self._session.post(
+                    url, data=body, headers={"Content-Type": "application/json"}, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                )
+            async with request as response:
+                status, raw = response.status, await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            return Answer("not_sent", description=f"{type(exc).__name__}: {exc}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return Answer("unknown", description=f"{type(exc).__name__}: {exc}")
         try:
-            await drain_once(bot, services, pace)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a database hiccup must not stop deliveries for good
-            log.exception("outbox drain failed; retrying")
-        await services.outbox_wait(1.0)
+            body = json.loads(raw)
+        except ValueError:
+            return Answer("error", code=status, description=f"HTTP {status}: not JSON")
+        if body.get("ok"):
+            return Answer("ok", result=body.get("result"))
+        extra = body.get("parameters") or {}
+        return Answer(
+            "error",
+            code=int(body.get("error_code") or status),
+            description=str(body.get("description") or f"HTTP {status}"),
+            retry_after=extra.get("retry_after"),
+        )
+
+
+class BotTransport:
+    """The same `call` through PTB's own request object: used when the application was given a
+    custom transport (the console demo prints messages instead of calling Telegram)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.file_timeout = FILE_TIMEOUT
+
+    async def start(self) -> None:
+        """PTB initialises its request objects with the application."""
+
+    async def close(self) -> None:
+        """Owned by the application."""
+
+    async def call(self, method: str, params: dict[str, Any]) -> Answer:
+        from telegram import InputFile
+        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+
+        kwargs = dict(params)
+        for key, value in params.items():
+            if isinstance(value, dict) and "b64" in value:
+                kwargs[key] = InputFile(base64.b64decode(value["b64"]), filename=value.get("filename", key))
+        try:
+            result = await self.bot.do_api_request(method, api_kwargs=kwargs)
+        except RetryAfter as exc:
+            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            return Answer("error", code=429, description=str(exc), retry_after=float(wait))
+        except Forbidden as exc:
+            return Answer("error", code=403, description=str(exc))
+        except BadRequest as exc:
+            return Answer("error", code=400, description=str(exc))
+        except TimedOut as exc:
+            return Answer("unknown", description=str(exc))
+        except TelegramError as exc:
+            return Answer("error", code=502, description=str(exc))
+        return Answer("ok", result=result)
+
+
+# -------------------------------------------------------------------------------- rows
+@dataclass
+class Claimed:
+    id: int
+    chat_id: int
+    user_id: int | None
+    method: str
+    payload: dict[str, Any]
+    priority: int
+    attempts: int  # including this one
+
+
+@dataclass
+class Outcome:
+    row: Claimed
+    kind: str  # sent | retry | final
+    status: str = "sent"
+    error: str | None = None
+    due_at: datetime | None = None
+    attempts: int = 0
+    message_id: int | None = None
+    at: datetime = field(default_factory=utcnow)
+    unreachable_user: int | None = None
+    result: Any = None  # Telegram's result, kept only for methods with an ON_SENT hook
+
+
+def backoff(attempts: int, base: float = RETRY_BASE) -> float:
+    return min(base * 2 ** max(attempts - 1, 0), RETRY_CAP)
+
+
+def resend_when_unsure(priority: int) -> bool:
+    """The unknown-outcome policy (see the module docstring)."""
+    return priority <= RESEND_UNKNOWN_UP_TO
+
+
+# -------------------------------------------------------------------------------- dispatcher
+class Dispatcher:
+    """Claims, paces, sends and records. `drain()` empties what is due; `run()` loops forever."""
+
+    def __init__(
+        self,
+        db: Database,
+        http: TelegramHTTP,
+        pace: PaceConfig | None = None,
+        *,
+        concurrency: int | None = None,
+        lease: timedelta = LEASE,
+        max_attempts: int = MAX_ATTEMPTS,
+        retry_base: float = RETRY_BASE,
+        horizon: float = HORIZON,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.http = http
+        self.pace = pace or PaceConfig.for_settings(False)
+        self.concurrency = concurrency or (256 if self.pace.paid else 16)
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.horizon = max(horizon, 3.0 / self.pace.rate)  # at 29/s: claim ~100 ms ahead, two rows at most
+        self.min_claim = max(1, int(self.pace.rate * self.horizon / 4))  # fewer, bigger claims at 1000/s
+        self.rate = CellRate(self.pace.rate, self.pace.burst, clock, window=self.pace.window)
+        self.chats = ChatGaps(self.pace.private_gap, self.pace.group_gap, clock)
+        self.stats: Counter[str] = Counter()
+        self._inflight: dict[int, asyncio.Task[None]] = {}  # requests not yet answered
+        self._busy: set[int] = set()  # rows holding a concurrency slot: from their claim until their outcome is committed
+        self._ready: deque[Claimed] = deque()  # claimed, waiting for their turn (at most ~one horizon of sends)
+        self._ready_more = asyncio.Event()
+        self._ready_empty = asyncio.Event()
+        self._ready_empty.set()
+        self._launcher: asyncio.Task[None] | None = None
+        self._slot_free = asyncio.Event()
+        self._answers: list[Outcome] = []
+        self._answer_ready = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._unwritten = 0  # answers received but not yet committed
+        self._all_written = asyncio.Event()
+        self._all_written.set()
+        self._last_recovery = 0.0
+        self._next_due = float("inf")  # monotonic time of the earliest retry/postponement we scheduled
+
+    # -- claim ---------------------------------------------------------------------------
+    def _claim_size(self) -> int:
+        """As many rows as can start within the horizon (pace) and hold a slot (concurrency)."""
+        free = self.concurrency - len(self._busy)
+        return max(0, min(free, MAX_BATCH, self.rate.available(self.horizon) - len(self._ready)))
+
+    async def claim(self, limit: int) -> tuple[list[Claimed], bool]:
+        """Mark up to `limit` due rows `sending`; also postpones rows whose chat must wait.
+
+        Returns the claimed rows and whether other rows were touched (postponed or stale), i.e.
+        whether it is worth claiming again at once.
+        """
+        now = utcnow()
+        async with self.db.begin() as session:
+            stmt = (
+                select(T.c.id, T.c.chat_id, T.c.user_id, T.c.method, T.c.payload, T.c.priority, T.c.attempts, T.c.not_after)
+                .where(T.c.status == "pending", T.c.due_at <= now)
+                .order_by(T.c.priority, T.c.due_at, T.c.id)
+                .limit(limit + 16)
+            )
+            if not self.db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = (await session.execute(stmt)).all()
+            taken: list[Claimed] = []
+            stale: list[int] = []
+            postponed: list[dict[str, Any]] = []
+            queued_for: Counter[int] = Counter()
+            for r in rows:
+                if len(taken) >= limit:
+                    break
+                if r.not_after is not None and r.not_after <= now:
+                    stale.append(r.id)
+                    continue
+                # Rows taken in this batch already moved the chat's ready time; postponed ones queue behind it.
+                wait = self.chats.ready_in(r.chat_id) + queued_for[r.chat_id] * self.chats.gap(r.chat_id)
+                if wait > 0:
+                    queued_for[r.chat_id] += 1
+                    self._note_due(wait)
+                    postponed.append({"b_id": r.id, "b_due": now + timedelta(seconds=wait)})
+                    continue
+                taken.append(Claimed(r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1))
+                self.chats.reserve(r.chat_id, self.horizon)  # set again when it really leaves
+            if taken:
+                await session.execute(
+                    update(T)
+                    .where(T.c.id.in_([c.id for c in taken]))
+                    .values(status="sending", claimed_until=now + self.lease, attempts=T.c.attempts + 1)
+                )
+            if stale:
+                await session.execute(
+                    update(T).where(T.c.id.in_(stale)).values(status="skipped", last_error="stale: its deadline passed before it could be sent")
+                )
+                self.stats["stale"] += len(stale)
+            if postponed:
+                await session.execute(
+                    update(T).where(T.c.id == bindparam("b_id")).values(due_at=bindparam("b_due", type_=UTCDateTime())), postponed
+                )
+        return taken, bool(stale or postponed)
+
+    async def recover(self) -> int:
+        """Resolve `sending` rows whose lease expired (their process died): the unknown-outcome policy."""
+        now = utcnow()
+        mine = set(self._busy)
+        async with self.db.begin() as session:
+            rows = (
+                await session.execute(
+                    select(T.c.id, T.c.priority, T.c.attempts).where(T.c.status == "sending", T.c.claimed_until < now)
+                )
+            ).all()
+            rows = [r for r in rows if r.id not in mine]
+            again = [r.id for r in rows if resend_when_unsure(r.priority) and r.attempts < self.max_attempts]
+            unsure = [r.id for r in rows if r.id not in set(again)]
+            if again:
+                await session.execute(
+                    update(T).where(T.c.id.in_(again)).values(
+                        status="pending", due_at=now, claimed_until=None, last_error="outcome unknown (lease expired): sent again"
+                    )
+                )
+            if unsure:
+                await session.execute(
+                    update(T).where(T.c.id.in_(unsure)).values(
+                        status="unknown", claimed_until=None, last_error="outcome unknown (lease expired): not sent again"
+                    )
+                )
+        self.stats["recovered_resent"] += len(again)
+        self.stats["recovered_unknown"] += len(unsure)
+        if rows:
+            log.warning("outbox: %d envoi(s) à l'issue inconnue (%d renvoyé(s), %d laissé(s))", len(rows), len(again), len(unsure))
+        return len(rows)
+
+    # -- send ----------------------------------------------------------------------------
+    def _params(self, row: Claimed) -> dict[str, Any]:
+        params = dict(row.payload)
+        params["chat_id"] = row.chat_id
+        if self.pace.paid and row.method.startswith(PAID_METHODS_PREFIX):
+            params["allow_paid_broadcast"] = True
+        return params
+
+    def classify(self, row: Claimed, answer: Answer) -> Outcome:
+        """Turn Telegram's answer into what the row becomes."""
+        if answer.kind == "ok":
+            mid = answer.result.get("message_id") if isinstance(answer.result, dict) else None
+            return Outcome(row, "sent", message_id=mid, result=answer.result if row.method in ON_SENT else None)
+        now = utcnow()
+        reason = answer.description[:500] if answer.kind != "error" else f"{answer.code}: {answer.description}"[:500]
+        if answer.kind == "error" and answer.code == 429:
+            wait = float(answer.retry_after or 1)
+            self.chats.hold(row.chat_id, wait)
+            self.rate.pause(min(wait, 1.0))
+            self.stats["429"] += 1
+            # Telegram asked us to wait: not a failed try.
+            return Outcome(row, "retry", error=reason, due_at=now + timedelta(seconds=wait), attempts=row.attempts - 1)
+        if answer.kind == "error" and answer.code == 403:
+            person = row.user_id if row.user_id is not None else (row.chat_id if row.chat_id > 0 else None)
+            return Outcome(row, "final", status="unreachable", error=reason, unreachable_user=person)
+        if answer.kind == "error" and 400 <= answer.code < 500 and answer.code not in (401, 404):
+            return Outcome(row, "final", status="failed", error=reason)
+        if answer.kind == "unknown" and not resend_when_unsure(row.priority):
+            return Outcome(row, "final", status="unknown", error=f"outcome unknown ({reason}): not sent again")
+        # 5xx, 401/404 (misconfigured server), could not connect, or unsure but urgent: try again later.
+        if row.attempts >= self.max_attempts:
+            return Outcome(row, "final", status="failed", error=f"gave up after {row.attempts} tries: {reason}"[:500])
+        delay = backoff(row.attempts, self.retry_base)
+        return Outcome(row, "retry", error=reason, due_at=now + timedelta(seconds=delay), attempts=row.attempts)
+
+    async def _send(self, row: Claimed) -> None:
+        try:
+            answer = await self.http.call(row.method, self._params(row))
+        except Exception as exc:  # a bug in building the request: record it, never lose the row
+            log.exception("outbox: envoi %s impossible", row.id)
+            answer = Answer("not_sent", description=f"{type(exc).__name__}: {exc}")
+        outcome = self.classify(row, answer)
+        if outcome.due_at is not None:
+            self._note_due(max((outcome.due_at - utcnow()).total_seconds(), 0.0))
+        self.stats[outcome.status if outcome.kind != "retry" else "retry"] += 1
+        self._unwritten += 1
+        self._all_written.clear()
+        self._answers.append(outcome)
+        self._answer_ready.set()
+
+    def _note_due(self, seconds: float) -> None:
+        self._next_due = min(self._next_due, time.monotonic() + seconds)
+
+    def idle_for(self) -> float:
+        """How long to sleep when nothing is due: until our earliest retry, at most IDLE_POLL."""
+        wait = self._next_due - time.monotonic()
+        if wait <= 0:
+            self._next_due = float("inf")
+        return max(min(wait, IDLE_POLL), 0.0)
+
+    def _done(self, row_id: int) -> None:
+        self._inflight.pop(row_id, None)
+
+    def _enqueue(self, rows: list[Claimed]) -> None:
+        self._busy.update(row.id for row in rows)
+        self._ready.extend(rows)
+        self._ready_empty.clear()
+        self._ready_more.set()
+
+    async def _launcher_loop(self) -> None:
+        """Start claimed rows one by one at the pace, while the next claim is being made."""
+        while True:
+            if not self._ready:
+                self._ready_empty.set()
+                self._ready_more.clear()
+                await self._ready_more.wait()
+                continue
+            await self.rate.wait()
+            row = self._ready.popleft()
+            self.chats.sent(row.chat_id)
+            task = asyncio.create_task(self._send(row), name=f"outbox-{row.id}")
+            self._inflight[row.id] = task
+            task.add_done_callback(lambda _t, rid=row.id: self._done(rid))
+
+    # -- record --------------------------------------------------------------------------
+    async def _write(self, batch: list[Outcome]) -> None:
+        sent = [{"b_id": o.row.id, "b_mid": o.message_id, "b_at": o.at} for o in batch if o.kind == "sent"]
+        retry = [{"b_id": o.row.id, "b_due": o.due_at, "b_att": o.attempts, "b_err": o.error} for o in batch if o.kind == "retry"]
+        final = [{"b_id": o.row.id, "b_status": o.status, "b_err": o.error} for o in batch if o.kind == "final"]
+        blocked = sorted({o.unreachable_user for o in batch if o.unreachable_user is not None})
+        async with self.db.begin() as session:
+            if sent:
+                await session.execute(
+                    update(T).where(T.c.id == bindparam("b_id")).values(
+                        status="sent", message_id=bindparam("b_mid"), sent_at=bindparam("b_at", type_=UTCDateTime()),
+                        claimed_until=None, last_error=None,
+                    ),
+                    sent,
+                )
+                for o in batch:
+                    if o.kind == "sent" and o.row.method in ON_SENT:
+                        await _run_on_sent(session, o)
+            if retry:
+                await session.execute(
+                    update(T).where(T.c.id == bindparam("b_id")).values(
+                        status="pending", due_at=bindparam("b_due", type_=UTCDateTime()), attempts=bindparam("b_att"),
+                        last_error=bindparam("b_err"), claimed_until=None,
+                    ),
+                    retry,
+                )
+            if final:
+                await session.execute(
+                    update(T).where(T.c.id == bindparam("b_id")).values(
+                        status=bindparam("b_status"), last_error=bindparam("b_err"), claimed_until=None
+                    ),
+                    final,
+                )
+            if blocked:
+                now = utcnow()
+                await session.execute(update(User).where(User.id.in_(blocked)).values(unreachable_at=now))
+                await session.execute(
+                    update(T)
+                    .where(T.c.user_id.in_(blocked), T.c.status == "pending")
+                    .values(status="unreachable", last_error="the person blocked the bot")
+                )
+
+    async def _writer_loop(self) -> None:
+        while True:
+            await self._answer_ready.wait()
+            self._answer_ready.clear()
+            batch, self._answers = self._answers, []
+            if not batch:
+                continue
+            try:
+                await self._write(batch)
+            except asyncio.CancelledError:
+                self._answers[:0] = batch
+                raise
+            except Exception:  # the database hiccupped: keep the answers and try again shortly
+                log.exception("outbox: enregistrement de %d résultat(s) en échec, nouvel essai", len(batch))
+                self._answers[:0] = batch
+                await asyncio.sleep(0.5)
+                self._answer_ready.set()
+                continue
+            self._unwritten -= len(batch)
+            self._busy.difference_update(o.row.id for o in batch)
+            self._slot_free.set()
+            if self._unwritten == 0:
+                self._all_written.set()
+
+    def _ensure_tasks(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._writer_loop(), name="outbox-writer")
+        if self._launcher is None or self._launcher.done():
+            self._launcher = asyncio.create_task(self._launcher_loop(), name="outbox-launcher")
+
+    async def settle(self) -> None:
+        """Wait until every claimed row has been sent, answered, and its outcome committed."""
+        if self._ready:
+            self._ensure_tasks()
+            await self._ready_empty.wait()
+        while self._inflight:
+            # asyncio.wait, not gather: cancelling the waiter (shutdown) must not cancel the sends.
+            await asyncio.wait(list(self._inflight.values()))
+        if self._unwritten:
+            self._ensure_tasks()
+            await self._all_written.wait()
+
+    # -- loops ---------------------------------------------------------------------------
+    async def drain(self) -> int:
+        """Send everything due now; return once nothing is due or in flight. Returns rows claimed."""
+        self._ensure_tasks()
+        if time.monotonic() - self._last_recovery > min(self.lease.total_seconds() / 4, 10.0):
+            self._last_recovery = time.monotonic()
+            await self.recover()
+        claimed = 0
+        while True:
+            size = self._claim_size()
+            if size < self.min_claim and self._ready:  # enough queued: claim a real batch a little later
+                size = 0
+            if size <= 0:
+                if len(self._busy) >= self.concurrency:
+                    self._slot_free.clear()
+                    await self._slot_free.wait()
+                else:  # the pace is the limit: claim again when the queue runs low
+                    await asyncio.sleep(max(self.horizon / 2, 0.001))
+                continue
+            rows, touched = await self.claim(size)
+            if rows:
+                claimed += len(rows)
+                self._enqueue(rows)
+                continue
+            if touched:
+                continue
+            if not self._busy and not self._unwritten:
+                break
+            await self.settle()  # answers may have scheduled retries or freed chats: look again
+            if not await self._due_now():
+                break
+        await self.settle()
+        self.chats.prune()
+        return claimed
+
+    async def _due_now(self) -> bool:
+        async with self.db.begin() as session:
+            found = await session.scalar(select(T.c.id).where(T.c.status == "pending", T.c.due_at <= utcnow()).limit(1))
+        return found is not None
+
+    async def close(self) -> None:
+        """Let requests in flight finish and record them (bounded by their timeout)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self.settle()), self.http.file_timeout + 1)
+        for task in (self._launcher, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def run(self, idle: Callable[[float], Awaitable[None]], is_sender: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Forever: (be the sender,) drain, then wait to be woken or for the next poll."""
+        while True:
+            if is_sender is not None:
+                await is_sender()
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not stop deliveries for good
+                log.exception("outbox: vidage en échec, nouvel essai")
+            await idle(self.idle_for())
+
+
+async def _run_on_sent(session: Any, outcome: Outcome) -> None:
+    try:
+        async with session.begin_nested():
+            await ON_SENT[outcome.row.method](session, outcome.row.id, outcome.row.chat_id, outcome.result)
+    except Exception:
+        log.exception("outbox: hook %s en échec pour la ligne %s", outcome.row.method, outcome.row.id)
+
+
+def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher:
+    """A dispatcher wired to this bot's Bot API server and this process's settings."""
+    pace = overrides.pop("pace", None) or PaceConfig.for_settings(services.settings.paid_broadcast)
+    timeout = overrides.pop("timeout", REQUEST_TIMEOUT)
+    from bot.request import AiohttpRequest
+    from telegram.request import HTTPXRequest
+
+    if isinstance(bot.request, HTTPXRequest | AiohttpRequest):  # the network: the fast path
+        http: TelegramHTTP | BotTransport = TelegramHTTP(bot.base_url, timeout=timeout, pool=(overrides.get("concurrency") or (256 if pace.paid else 16)) + 4)
+    else:
+        http = BotTransport(bot)
+    return Dispatcher(services.db, http, pace, **overrides)  # type: ignore[arg-type]
+
+
+async def run_dispatcher(bot: Bot, services: Services, **overrides: Any) -> None:
+    """The outbox task of a bot process: elected sender only (one pacer per bot token)."""
+    from bot.leader import Leader
+
+    dispatcher = dispatcher_for(bot, services, **overrides)
+    services.outbox = dispatcher  # type: ignore[attr-defined]  (tests and /envois read its stats)
+    sender = Leader(services.db.url, key=SENDER_LOCK_KEY)
+    sender.start()
+    await dispatcher.http.start()
+    try:
+        await dispatcher.run(services.outbox_wait, sender.elected.wait)
+    finally:
+        await dispatcher.close()
+        await dispatcher.http.close()
+        await sender.stop()

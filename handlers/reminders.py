@@ -1,0 +1,213 @@
+"""Reminders and deliveries: /rappels (mute), /rappels_rencontre (offsets), /envois (counts), .ics files."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import ics
+from bot import reminders as planner
+from handlers import dialog
+from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.render import session_label
+from storage import dialogs
+from storage import meetings as meetings_store
+from storage import reminders as store
+from storage.models import Dialog, Meeting
+
+OFFSETS_FLOW = "reminder_offsets"
+
+
+# -------------------------------------------------------------------------------- /rappels
+async def render_settings(ctx: Ctx) -> tuple[str, list[list[tuple[str, str]]]]:
+    """My reminders: on or off for all, then each upcoming registration."""
+    rows = await meetings_store.my_registrations(ctx.session, ctx.user.id, now=ctx.now)
+    tz = ctx.services.settings.timezone
+    lines = [ctx.t("reminders.settings_title")]
+    keyboard: list[list[tuple[str, str]]] = []
+    if ctx.user.reminders_muted:
+        lines.append(ctx.t("reminders.all_muted"))
+        keyboard.append([(ctx.t("reminders.button_unmute_all"), "r:all:0")])
+    else:
+        lines.append(ctx.t("reminders.all_on", offsets=planner.describe_offsets(None, ctx.lang)))
+        keyboard.append([(ctx.t("reminders.button_mute_all"), "r:all:1")])
+        for reg, ms, meeting in rows:
+            label = session_label(ms, meeting, ctx.lang, tz)
+            if reg.reminders_muted:
+                lines.append(ctx.t("reminders.line_muted", title=meeting.title, label=label))
+                keyboard.append([(ctx.t("reminders.button_unmute_one", label=label), f"r:son:{ms.id}")])
+            else:
+                lines.append(ctx.t("reminders.line_on", title=meeting.title, label=label, offsets=planner.describe_offsets(meeting.reminder_offsets, ctx.lang)))
+                keyboard.append([(ctx.t("reminders.button_mute_one", label=label), f"r:soff:{ms.id}")])
+        if not rows:
+            lines.append(ctx.t("reminders.no_registration"))
+    return "\n\n".join(lines), keyboard
+
+
+@handler
+async def on_reminders(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/rappels: see and mute my reminders, for everything or per meeting."""
+    text, keyboard = await render_settings(ctx)
+    ctx.send(text, keyboard)
+
+
+async def mute_all(ctx: Ctx, muted: bool) -> None:
+    ctx.user.reminders_muted = muted
+    if muted:
+        await store.drop_pending_for(ctx.session, ctx.user.id)
+    ctx.answer(ctx.t("reminders.toast_all_muted" if muted else "reminders.toast_all_on"))
+
+
+async def mute_one(ctx: Ctx, session_id: int, muted: bool) -> bool:
+    if not await store.set_registration_muted(ctx.session, ctx.user.id, session_id, muted):
+        ctx.answer(ctx.t("reminders.not_registered"), alert=True)
+        return False
+    if muted:
+        await store.drop_pending_for(ctx.session, ctx.user.id, session_id)
+    ctx.answer(ctx.t("reminders.toast_muted" if muted else "reminders.toast_on"))
+    return True
+
+
+# -------------------------------------------------------------------------------- /rappels_rencontre
+@handler
+async def on_meeting_reminders(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/rappels_rencontre: a coordinator picks a meeting, then types when reminders go out."""
+    group_ids = await ctx.coordinated_group_ids()
+    if group_ids == []:
+        ctx.refuse()
+        return
+    meetings = await meetings_store.meetings_managed_by(ctx.session, group_ids=group_ids, now=ctx.now)
+    if not meetings:
+        ctx.say("reminders.no_meeting")
+        return
+    keyboard = [[(m.title[:50], f"r:cfg:{m.id}")] for m in meetings[:20]]
+    ctx.say("reminders.pick_meeting", keyboard)
+
+
+async def managed(ctx: Ctx, meeting_id: int) -> Meeting | None:
+    """The meeting, if this user may manage it (checked on every button and answer)."""
+    meeting = await meetings_store.get_meeting(ctx.session, meeting_id)
+    if meeting is None or not await ctx.may_manage_group(meeting.group_id):
+        ctx.refuse()
+        return None
+    return meeting
+
+
+async def ask_offsets(ctx: Ctx, meeting: Meeting) -> None:
+    await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, OFFSETS_FLOW, "offsets", {"meeting_id": meeting.id})
+    ctx.edit(
+        ctx.t("reminders.ask_offsets", title=meeting.title, current=planner.describe_offsets(meeting.reminder_offsets, ctx.lang)),
+        [[(ctx.t("reminders.button_default"), f"r:def:{meeting.id}"), (ctx.t("reminders.button_none"), f"r:none:{meeting.id}")]],
+    )
+
+
+async def save_offsets(ctx: Ctx, meeting: Meeting, offsets: list[int] | None) -> None:
+    old = planner.offsets_of(meeting)
+    meeting.reminder_offsets = offsets
+    await planner.offsets_changed(ctx.session, meeting, old, ctx.now)
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    ctx.say("reminders.offsets_saved", title=meeting.title, offsets=planner.describe_offsets(offsets, ctx.lang))
+
+
+async def step_offsets(ctx: Ctx, d: Dialog, text: str) -> None:
+    meeting = await managed(ctx, int(d.data.get("meeting_id", 0)))
+    if meeting is None:
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+        return
+    try:
+        offsets = planner.parse_offsets(text)
+    except planner.OffsetError as err:
+        ctx.say("reminders.offsets_unreadable", token=err.token)
+        return
+    await save_offsets(ctx, meeting, offsets)
+
+
+dialog.flow(OFFSETS_FLOW, {"offsets": step_offsets})
+
+
+# -------------------------------------------------------------------------------- buttons
+@handler
+async def on_reminder_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """r:all:<0|1> and r:soff|son:<session> (on /rappels), r:mute:<session> (on a reminder), r:cfg|def|none:<meeting>."""
+    parts = callback_parts(update, 3)
+    value = int_or_none(parts[2]) if parts else None
+    if parts is None or value is None or value < 0:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    action = parts[1]
+    if action == "all":
+        await mute_all(ctx, bool(value))
+    elif action in ("soff", "son"):
+        if not await mute_one(ctx, value, action == "soff"):
+            return
+    elif action == "mute":  # from a reminder: keep the reminder on screen, say it in a line
+        if await mute_one(ctx, value, True):
+            ctx.say("reminders.muted_from_reminder")
+        return
+    elif action in ("cfg", "def", "none"):
+        meeting = await managed(ctx, value)
+        if meeting is None:
+            return
+        if action == "cfg":
+            await ask_offsets(ctx, meeting)
+        else:
+            await save_offsets(ctx, meeting, None if action == "def" else [])
+        return
+    else:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    text, keyboard = await render_settings(ctx)
+    ctx.edit(text, keyboard)
+
+
+# -------------------------------------------------------------------------------- .ics
+@handler
+async def on_calendar_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """m:ics:<session>: the session as a calendar file (stable UID, SEQUENCE = version)."""
+    parts = callback_parts(update, 3)
+    session_id = int_or_none(parts[2]) if parts else None
+    if session_id is None:
+        ctx.answer(ctx.t("common.stale_button"))
+        return
+    ms = await meetings_store.get_session(ctx.session, session_id)
+    if ms is None or ms.meeting.status == "draft":
+        ctx.answer(ctx.t("meetings.unknown_session"), alert=True)
+        return
+    if not (await store.may_see_session(ctx.session, ctx.user.id, session_id) or await ctx.may_manage_group(ms.meeting.group_id)):
+        ctx.refuse()
+        return
+    content = ics.session_calendar(ms, ms.meeting, lang=ctx.lang, tz=ctx.services.settings.timezone, bot_username=ctx.services.bot_username)
+    await store.record_calendar_copy(ctx.session, ctx.user.id, ms.id, ms.version, ctx.now)
+    ctx.answer(ctx.t("reminders.calendar_toast"))
+    ctx.send_document(ics.filename(ms), content, ctx.t("reminders.calendar_caption", title=ms.meeting.title))
+
+
+# -------------------------------------------------------------------------------- /envois
+STATUS_ORDER = ("sent", "pending", "sending", "failed", "unreachable", "unknown", "skipped")
+
+
+@handler
+async def on_sends(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/envois: recent sends with how many were sent, waiting, failed, unreachable, unknown."""
+    if not await ctx.is_coordinator():
+        ctx.refuse()
+        return
+    sends = await store.recent_sends(ctx.session, created_by=None if ctx.is_admin else ctx.user.id)
+    if not sends:
+        ctx.say("reminders.sends_none")
+        return
+    tz = ctx.services.tz
+    lines = [ctx.t("reminders.sends_title")]
+    for send, counts in sends:
+        parts = [ctx.t(f"reminders.count.{status}", n=counts[status]) for status in STATUS_ORDER if counts.get(status)]
+        lines.append(
+            ctx.t(
+                "reminders.sends_line",
+                label=send.label or send.kind,
+                when=send.created_at.astimezone(tz).strftime("%d/%m %H:%M"),
+                total=sum(counts.values()),
+                counts=" · ".join(parts) or ctx.t("reminders.count.empty"),
+            )
+        )
+    ctx.send("\n\n".join(lines))
+
