@@ -8,6 +8,8 @@ row locks (`SELECT … FOR UPDATE`) do the same job per meeting session.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,7 +34,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
+def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int = 30000) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take effect
@@ -40,18 +42,67 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        cursor = connection.connection.cursor()  # at the DBAPI level: no SQLAlchemy execution per transaction
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.close()
+
+
+class _SqliteWriteQueue:
+    """One SQLite transaction at a time inside this process, queued in asyncio (FIFO).
+
+    Without it, concurrent handlers each take a pooled connection and wait for the write lock
+    in SQLite's busy handler, which sleeps in its thread with a growing back-off (up to 100 ms):
+    measured at 57 updates/s (issue #6). Queued here, the lock is never contended inside the
+    process and `BEGIN IMMEDIATE` only waits for other processes (migrations, a CLI).
+    """
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owner: asyncio.Task[object] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:  # nested begin(): SQLite refuses it after busy_timeout, as before
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # tests run several event loops in turn
+            self._lock, self._loop = asyncio.Lock(), loop
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
+_SQLITE_QUEUES: dict[str, _SqliteWriteQueue] = {}
+
+
+def _sqlite_queue_for(database: str) -> _SqliteWriteQueue:
+    """One queue per file per process, however many `Database` objects open it (tests, tools)."""
+    if database == ":memory:":
+        return _SqliteWriteQueue()
+    return _SQLITE_QUEUES.setdefault(os.path.abspath(database), _SqliteWriteQueue())
 
 
 class Database:
-    """The process's connection to its store, SQLite or PostgreSQL."""
+    """The process's connection to its store, SQLite or PostgreSQL.
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    PostgreSQL pool: `pool_size` connections kept open plus as many again under bursts, per
+    process (README, « Plusieurs processus », for max_connections). No pre-ping: it costs a
+    round trip per transaction; a connection broken by a database restart fails one
+    transaction, then SQLAlchemy discards the whole stale pool.
+    """
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int | None = None) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -60,16 +111,28 @@ class Database:
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
+            if os.environ.get("SQLITE_DRIVER", "inline") != "thread":  # see storage/sqlite_inline.py
+                from storage import sqlite_inline
+
+                path = parsed.database or ":memory:"
+                # 10 s, not 30: a statement waiting here for another process's write blocks the loop.
+                kwargs["async_creator"] = lambda: sqlite_inline.connect(path, timeout=10)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            size = pool_size if pool_size is not None else int(os.environ.get("DB_POOL_SIZE", "10") or 10)
+            kwargs.update(pool_size=size, max_overflow=size, pool_recycle=1800, pool_timeout=30)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            _prepare_sqlite(self.engine)
+            _prepare_sqlite(self.engine, 30000 if "async_creator" not in kwargs else 10000)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sqlite_queue = _sqlite_queue_for(parsed.database or ":memory:") if self.is_sqlite else None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
+        if self._sqlite_queue is not None:
+            async with self._sqlite_queue.turn(), self.sessionmaker() as session, session.begin():
+                yield session
+            return
         async with self.sessionmaker() as session, session.begin():
             yield session
 

@@ -1,0 +1,104 @@
+"""The webhook server: Telegram (or a load balancer in front of several processes) POSTs updates here.
+
+PTB's own `run_webhook` uses tornado and has no health check. This small aiohttp server:
+
+- refuses (403, nothing processed) any POST without the right `X-Telegram-Bot-Api-Secret-Token`;
+- answers `GET /healthz` (200 while the bot runs, 503 while starting or stopping) for the
+  load balancer;
+- answers Telegram only once the update has been handled (or after `ack_after` seconds, the
+  handling then finishing in the background). Telegram redelivers an update it got no 2xx
+  for, so a process killed mid-update loses nothing: the update comes back, through the load
+  balancer, to a live process. Telegram also waits for that answer before sending the same
+  chat's next update, which keeps a user's messages in order across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1024 * 1024  # an Update is a few kilobytes
+
+
+class WebhookServer:
+    """aiohttp application feeding updates to a started PTB `Application`."""
+
+    def __init__(self, application: Application, *, secret: str, path: str = "/telegram", ack_after: float = 8.0) -> None:
+        if not secret:
+            raise ValueError("a webhook without a secret token accepts forged updates")
+        self.application = application
+        self.secret = secret.encode()
+        self.path = "/" + path.strip("/")
+        self.ack_after = ack_after
+        self.ready = False
+        self._runner: web.AppRunner | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self.port: int | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post(self.path, self._on_update)
+        app.router.add_get("/healthz", self._on_health)
+        return app
+
+    async def start(self, host: str, port: int) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=False, shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.ready = True
+
+    async def stop(self) -> None:
+        """Stop answering health checks, finish updates in flight, close the port."""
+        self.ready = False
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def _on_health(self, request: web.Request) -> web.Response:
+        ok = self.ready and self.application.running
+        return web.Response(status=200 if ok else 503, text="ok" if ok else "starting or stopping")
+
+    async def _on_update(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self.secret):
+            log.warning("webhook : requête refusée (jeton secret absent ou faux) depuis %s", request.remote)
+            return web.Response(status=403, text="forbidden")
+        if not self.application.running:
+            return web.Response(status=503, text="stopping")  # Telegram retries elsewhere
+        try:
+            data = json.loads(await request.read())
+            update = Update.de_json(data, self.application.bot)
+        except Exception:  # malformed JSON or not an Update: retrying would not help
+            log.warning("webhook : mise à jour illisible ignorée")
+            return web.Response(status=400, text="bad update")
+        if update is None:
+            return web.Response(status=400, text="bad update")
+        task = asyncio.create_task(self._process(update), name=f"webhook-update-{update.update_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.ack_after)
+        except TimeoutError:
+            log.info("webhook : mise à jour %s longue, acquittée avant la fin", update.update_id)
+        except Exception:  # handler errors are reported by the error handler; this is the processor itself
+            log.exception("webhook : échec du traitement de la mise à jour %s", update.update_id)
+        return web.Response(text="ok")
+
+    async def _process(self, update: Update) -> None:
+        """Through the processor: per-user order and the concurrency limit apply as in polling."""
+        application = self.application
+        await application.update_processor.process_update(update, application.process_update(update))
