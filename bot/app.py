@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import BotCommand, BotCommandScopeDefault
@@ -9,23 +10,27 @@ from telegram.ext import Application, ApplicationBuilder
 
 from bot.config import Settings
 from bot.i18n import SUPPORTED, t
-from bot.processor import PerUserOrderedProcessor
+from bot.logs import install_redaction
+from bot.processor import BackpressureQueue, PerUserOrderedProcessor
+from bot.request import AiohttpRequest
 from bot.services import Services
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 # Commands shown in Telegram's menu, in the order people need them.
-MENU = ("rencontres", "inscrire", "mesinscriptions", "desinscrire", "rappels", "profil", "langue", "aide")
+MENU = ("rencontres", "inscrire", "mesinscriptions", "desinscrire", "rappels", "questionnaire", "signaler", "profil", "langue", "aide")
 
 
 async def set_commands(application: Application) -> None:
     """The command menu in French (default) and English."""
+    calls = []
     for lang in SUPPORTED:
         commands = [BotCommand(name, t(f"menu.{name}", lang, html=False)) for name in MENU]
-        await application.bot.set_my_commands(
-            commands, scope=BotCommandScopeDefault(), language_code=None if lang == "fr" else lang
+        calls.append(
+            application.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=None if lang == "fr" else lang)
         )
+    await asyncio.gather(*calls)  # side by side: one round trip to Telegram at start-up, not one per language
 
 
 def build_application(settings: Settings, db: Database, *, request=None, get_updates_request=None, background: bool = True) -> Application:  # type: ignore[no-untyped-def]
@@ -33,21 +38,23 @@ def build_application(settings: Settings, db: Database, *, request=None, get_upd
     from bot import background as background_tasks
     from handlers import register_handlers
 
+    processor = PerUserOrderedProcessor(settings.concurrent_updates)
     builder = (
         ApplicationBuilder()
         .token(settings.token or "0:demo")
         .base_url(settings.api_url)
-        .concurrent_updates(PerUserOrderedProcessor(settings.concurrent_updates))
+        .concurrent_updates(processor)
+        .update_queue(BackpressureQueue(processor))  # a flood waits at Telegram, not in memory (bot/processor.py)
         .post_init(_post_init)
         .post_stop(_post_stop)
     )
     if settings.file_api_url:
         builder = builder.base_file_url(settings.file_api_url)
-    if request is not None:
-        builder = builder.request(request)
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
+    # aiohttp instead of PTB's httpx client: twice the throughput (see bot/request.py, bench/).
+    builder = builder.request(request if request is not None else AiohttpRequest(connection_pool_size=max(settings.concurrent_updates, 8)))
+    builder = builder.get_updates_request(get_updates_request if get_updates_request is not None else AiohttpRequest(connection_pool_size=2))
     application = builder.build()
+    install_redaction([settings.token, settings.webhook_secret])  # every logger, every entry point
     application.bot_data["services"] = Services(settings=settings, db=db)
     application.bot_data["background"] = background
     register_handlers(application)

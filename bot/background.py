@@ -43,6 +43,30 @@ async def purge_dialogs(application: Application) -> None:
         await dialogs.purge_expired(session, utcnow() - timedelta(days=1))
 
 
+@periodic("reminders", 60)
+async def plan_reminders(application: Application) -> None:
+    """Queue the reminders whose time has come (issue #3, bot/reminders.py)."""
+    from bot.reminders import run_planner
+
+    await run_planner(application)
+
+
+@periodic("close_polls", 60)
+async def close_polls(application: Application) -> None:
+    """Stop polls whose deadline passed and send each coordinator the summary (issue #4)."""
+    from handlers.poll_results import close_due_polls
+
+    await close_due_polls(application.bot_data["services"])
+
+
+@periodic("crisis_digests", 60)
+async def crisis_digests(application: Application) -> None:
+    """Crisis digests and the scheduled crisis kit, once per slot; replaced channel posts (issue #5)."""
+    from bot.digest import run_scheduled
+
+    await run_scheduled(application.bot_data["services"], application.bot)
+
+
 def install(application: Application) -> None:
     """Nothing to do before start; kept for symmetry with start/stop."""
 
@@ -55,16 +79,45 @@ async def _run_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         log.exception("periodic job %s failed", name)
 
 
-async def start(application: Application) -> None:
-    services: Services = application.bot_data["services"]
-    application.bot_data["dispatcher_task"] = asyncio.create_task(run_dispatcher(application.bot, services), name="outbox")
+def _schedule_periodic(application: Application) -> None:
     queue = application.job_queue
     if queue is not None:
         for name, seconds, fn in PERIODIC:
             queue.run_repeating(_run_job, interval=seconds, first=1, name=name, data=(name, fn), job_kwargs={"max_instances": 1, "coalesce": True})
 
 
+def _unschedule_periodic(application: Application) -> None:
+    queue = application.job_queue
+    if queue is not None:
+        for name, _, _ in PERIODIC:
+            for job in queue.get_jobs_by_name(name):
+                job.schedule_removal()
+
+
+async def start(application: Application) -> None:
+    """The outbox task (it sends only while elected sender, bot/outbox.py); only the elected one (bot/leader.py) runs PERIODIC jobs."""
+    from bot import reminders
+    from bot.leader import Leader
+
+    services: Services = application.bot_data["services"]
+    reminders.configure(services)  # time zone, language and bot name for calendar files (issue #3)
+    application.bot_data["dispatcher_task"] = asyncio.create_task(run_dispatcher(application.bot, services), name="outbox")
+
+    async def elected() -> None:
+        _schedule_periodic(application)
+
+    async def lost() -> None:
+        _unschedule_periodic(application)
+
+    leader = Leader(services.db.url, on_elected=elected, on_lost=lost)
+    application.bot_data["leader"] = leader
+    leader.start()
+
+
 async def stop(application: Application) -> None:
+    leader = application.bot_data.pop("leader", None)
+    if leader is not None:
+        await leader.stop()
     task = application.bot_data.pop("dispatcher_task", None)
     if task is not None:
         task.cancel()

@@ -160,5 +160,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         conversation_timeout_minutes=_int(
             "CONVERSATION_TIMEOUT_MINUTES", env.get("CONVERSATION_TIMEOUT_MINUTES", "30") or "30", minimum=1
         ),
-        extra={k: v for k, v in env.items() if k.startswith(("DIGEST_", "RETENTION_", "REMINDER_", "FLOOD_"))},
+        extra={k: v for k, v in env.items() if k.startswith(("DIGEST_", "RETENTION_", "REMINDER_", "FLOOD_", "CRISIS_"))},
     )

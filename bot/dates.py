@@ -44,7 +44,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -160,6 +160,7 @@ def _clean_spaces(text: str) -> str:
     return text.replace("\u2009", " ").replace("\u202f", " ").replace("\u00a0", " ")
 
 
+@lru_cache(maxsize=4096)  # Babel is slow and /rencontres formats the same few dates all day (issue #6)
 def _fmt_day(value: date, lang: str, *, weekday: bool = True) -> str:
     if lang == "fr":
         pattern = "d'er' MMMM y" if value.day == 1 else "d MMMM y"
@@ -170,6 +171,7 @@ def _fmt_day(value: date, lang: str, *, weekday: bool = True) -> str:
     return _clean_spaces(format_date(value, pattern, locale=lang))
 
 
+@lru_cache(maxsize=1024)
 def _fmt_time(value: time, lang: str) -> str:
     if lang == "fr":
         return format_time(value, "H 'h'" if value.minute == 0 else "H 'h' mm", locale="fr")

@@ -6,6 +6,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 
 from bot.errors import on_error
 from handlers import dialog, meetings, onboarding
+from handlers import coordination, new_meeting  # Meetings, a coordinator's side
+from bot import flood, retention  # noqa: F401  Hardening: guards; retention registers its periodic purge
+from handlers import privacy  # Hardening: /mesdonnees, /oublier
 
 
 def register_handlers(application: Application) -> None:
@@ -28,9 +31,78 @@ def register_handlers(application: Application) -> None:
     # 3. Buttons, by the prefix of their callback data.
     add(CallbackQueryHandler(onboarding.on_onboarding_button, pattern=r"^o:"))
     add(CallbackQueryHandler(onboarding.on_language_button, pattern=r"^l:"))
+    from handlers import reminders  # issue #3: its "m:ics:" calendar button must come before the generic "m:"
+
+    add(CallbackQueryHandler(reminders.on_calendar_button, pattern=r"^m:ics:"))
     add(CallbackQueryHandler(meetings.on_meeting_button, pattern=r"^m:"))
+
+    # Meetings, a coordinator's side (handlers/new_meeting.py, handlers/coordination.py).
+    add(CommandHandler("nouvelle_rencontre", new_meeting.on_new_meeting, filters=private))
+    add(CommandHandler("inscrits", coordination.on_registrants, filters=private))
+    add(CommandHandler("gerer", coordination.on_manage, filters=private))
+    add(CommandHandler("lien", coordination.on_link, filters=private))
+    add(CommandHandler("coordinateur", coordination.on_appoint, filters=private))
+    add(CallbackQueryHandler(new_meeting.on_new_meeting_button, pattern=r"^nr:"))
+    add(CallbackQueryHandler(coordination.on_coordination_button, pattern=r"^co:"))
+    # End of: meetings, a coordinator's side.
+
+    # Hardening and personal data (bot/flood.py, handlers/privacy.py).
+    flood.install(application)  # group -2: flood throttle, edits ignored; group -1: file size limit
+    add(CommandHandler("mesdonnees", privacy.on_my_data))  # refuses politely outside a private chat
+    add(CommandHandler("oublier", privacy.on_forget))
+    add(CallbackQueryHandler(privacy.on_privacy_button, pattern=r"^pv:"))
+    # End of: hardening and personal data.
+
+    # Polls, date polls, questionnaires (issue #4: handlers/polls.py, date_polls.py, questionnaires.py, poll_results.py).
+    from telegram.ext import PollAnswerHandler, PollHandler
+
+    from handlers import date_polls, poll_results, polls, questionnaires
+
+    add(CommandHandler("sondage", polls.on_poll_command, filters=private))
+    add(CommandHandler("sondage_dates", polls.on_date_poll_command, filters=private))
+    add(CommandHandler("questionnaire", questionnaires.on_questionnaire_command, filters=private))
+    add(CommandHandler("resultats", poll_results.on_results_command, filters=private))
+    add(CallbackQueryHandler(polls.on_wizard_button, pattern=r"^p:n:"))
+    add(CallbackQueryHandler(poll_results.on_results_button, pattern=r"^p:r:"))
+    add(CallbackQueryHandler(date_polls.on_date_button, pattern=r"^p:d:"))
+    add(CallbackQueryHandler(questionnaires.on_form_button, pattern=r"^p:f:"))
+    add(PollAnswerHandler(polls.on_poll_answer))
+    add(PollHandler(polls.on_poll_state))
+    # End of: polls.
+
+    # Crisis communication (issue #5: handlers/crisis.py, bulletins.py, reports.py, digests.py).
+    from handlers import bulletins, crisis, digests, reports
+
+    add(CommandHandler("bulletin", bulletins.on_bulletin, filters=private))
+    add(CommandHandler("suivi", bulletins.on_track))
+    add(CommandHandler("relancer", bulletins.on_escalate))
+    add(CommandHandler("crise", crisis.on_crisis_mode))
+    add(CommandHandler("cellule", crisis.on_cell, filters=private))
+    add(CommandHandler("telephone", crisis.on_phone, filters=private))
+    add(CommandHandler("signaler", reports.on_report, filters=private))
+    add(CommandHandler("signalements", reports.on_reports_summary))
+    add(CommandHandler("abonnements", digests.on_subscriptions, filters=private))
+    add(CommandHandler("kit_crise", digests.on_kit))
+    add(CallbackQueryHandler(bulletins.on_bulletin_button, pattern=r"^cb:"))
+    add(CallbackQueryHandler(bulletins.on_answer_button, pattern=r"^ca:"))
+    add(CallbackQueryHandler(bulletins.on_track_button, pattern=r"^cv:"))
+    add(CallbackQueryHandler(reports.on_report_button, pattern=r"^rp:"))
+    add(CallbackQueryHandler(reports.on_cell_button, pattern=r"^cr:"))
+    add(CallbackQueryHandler(digests.on_subscriptions_button, pattern=r"^ab:"))
+    add(CallbackQueryHandler(crisis.on_phone_button, pattern=r"^tel:"))
+    # A photo or document at the file step of /bulletin or /signaler (otherwise: flood's "unexpected content").
+    add(MessageHandler(private & (filters.PHOTO | filters.Document.ALL), reports.on_attachment))
+    # End of: crisis communication.
+
+    # Reminders and deliveries (issue #3: handlers/reminders.py; the "m:ics:" button is registered above).
+    add(CommandHandler("rappels", reminders.on_reminders, filters=private))
+    add(CommandHandler("rappels_rencontre", reminders.on_meeting_reminders, filters=private))
+    add(CommandHandler("envois", reminders.on_sends, filters=private))
+    add(CallbackQueryHandler(reminders.on_reminder_button, pattern=r"^r:"))
+    # End of: reminders.
 
     # Last: free text continues a guided conversation.
     add(MessageHandler(filters.TEXT & ~filters.COMMAND & private, dialog.on_text))
+    application.add_handlers(flood.fallback_handlers())  # keep last: unknown command, or a file nobody asked for
 
     application.add_error_handler(on_error)

@@ -7,6 +7,7 @@ never holds a database lock, and a failed handler sends nothing half-done.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -136,11 +137,24 @@ async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Send the replies a handler prepared, after its transaction committed."""
     bot = context.bot
     query = update.callback_query
-    if query is not None:
-        try:
-            await query.answer(ctx.toast[:200] if ctx.toast else None, show_alert=ctx.toast_alert)
-        except BadRequest as exc:  # too old to answer: harmless
-            log.info("callback answer failed: %s", exc)
+    answering = asyncio.ensure_future(_answer(ctx, query)) if query is not None else None  # alongside the replies: one round trip less per button (issue #6)
+    try:
+        await _send_replies(ctx, bot, query)
+    finally:
+        if answering is not None:
+            await answering
+    for hook in ctx.after_commit:
+        await hook()
+
+
+async def _answer(ctx: Ctx, query: Any) -> None:
+    try:
+        await query.answer(ctx.toast[:200] if ctx.toast else None, show_alert=ctx.toast_alert)
+    except BadRequest as exc:  # too old to answer: harmless
+        log.info("callback answer failed: %s", exc)
+
+
+async def _send_replies(ctx: Ctx, bot: Any, query: Any) -> None:
     for reply in ctx.replies:
         chat_id = reply.chat_id or ctx.chat_id
         if reply.document is not None:
@@ -156,8 +170,6 @@ async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                     await bot.send_message(chat_id, reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
         else:
             await bot.send_message(chat_id, reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
-    for hook in ctx.after_commit:
-        await hook()
 
 
 HandlerFn = Callable[[Ctx, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -175,7 +187,12 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
         services: Services = context.bot_data["services"]
         async with services.db.begin() as session:
             user = await users_store.upsert_user(
-                session, tg_user.id, first_name=tg_user.first_name or "", last_name=tg_user.last_name, username=tg_user.username
+                session,
+                tg_user.id,
+                first_name=tg_user.first_name or "",
+                last_name=tg_user.last_name,
+                username=tg_user.username,
+                language=normalize_locale(tg_user.language_code, services.settings.default_locale),
             )
             lang = user.language or normalize_locale(tg_user.language_code, services.settings.default_locale)
             ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=utcnow())
@@ -196,8 +213,36 @@ def callback_parts(update: Update, expected: int) -> list[str] | None:
     return parts if len(parts) == expected else None
 
 
-def int_or_none(value: str) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
+def int_or_none(value: str, *, bits: int = 32) -> int | None:
+    """A plain decimal integer that fits a `bits`-bit signed column, else None.
+
+    Refuses what `int()` would accept but no button or command of ours produces ("1_0",
+    "٣", "  7 "), and numbers a database id column cannot hold (PostgreSQL would raise).
+    Use bits=64 for Telegram ids and timestamps.
+    """
+    if not isinstance(value, str) or not value or len(value) > 20:
         return None
+    digits = value[1:] if value[0] == "-" else value
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    number = int(value)
+    limit = 1 << (bits - 1)
+    return number if -limit <= number < limit else None
+
+
+# Free-text limits, in characters (Telegram itself allows 4096 per message).
+TITLE_MAX = 200
+SHORT_TEXT_MAX = 300
+LONG_TEXT_MAX = 3500
+
+
+def within_limit(ctx: Ctx, text: str, limit: int) -> bool:
+    """False (after telling the user, in their language) when `text` is longer than `limit`.
+
+    For a free-text answer about to be stored: a column refusing a long value on PostgreSQL
+    would otherwise become an error message instead of a hint.
+    """
+    if len(text) <= limit:
+        return True
+    ctx.say("limits.too_long", length=len(text), limit=limit)
+    return False

@@ -60,7 +60,7 @@ class Person:
         """Press a button with raw callback data (also how tests forge buttons)."""
         self._new_messages()
         message = message or self.latest_with_keyboard() or self.messages()[-1]
-        update = self.harness.api.press(self.user, message, data)
+        update = self.harness.api.press(self.user, message, data, forged=True)
         await self.harness.handled(update)
         self.replies = self._new_messages()
         return self.replies
