@@ -213,6 +213,15 @@ def callback_parts(update: Update, expected: int) -> list[str] | None:
     return parts if len(parts) == expected else None
 
 
+def callback_action(update: Update) -> tuple[str, int] | None:
+    """("reg", 42) from data "m:reg:42"; None when the data is forged or malformed."""
+    parts = callback_parts(update, 3)
+    value = int_or_none(parts[2]) if parts else None
+    if parts is None or value is None or value < 0:
+        return None
+    return parts[1], value
+
+
 def int_or_none(value: str, *, bits: int = 32) -> int | None:
     """A plain decimal integer that fits a `bits`-bit signed column, else None.
 
@@ -229,20 +238,3 @@ def int_or_none(value: str, *, bits: int = 32) -> int | None:
     limit = 1 << (bits - 1)
     return number if -limit <= number < limit else None
 
-
-# Free-text limits, in characters (Telegram itself allows 4096 per message).
-TITLE_MAX = 200
-SHORT_TEXT_MAX = 300
-LONG_TEXT_MAX = 3500
-
-
-def within_limit(ctx: Ctx, text: str, limit: int) -> bool:
-    """False (after telling the user, in their language) when `text` is longer than `limit`.
-
-    For a free-text answer about to be stored: a column refusing a long value on PostgreSQL
-    would otherwise become an error message instead of a hint.
-    """
-    if len(text) <= limit:
-        return True
-    ctx.say("limits.too_long", length=len(text), limit=limit)
-    return False

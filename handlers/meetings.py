@@ -7,7 +7,7 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.i18n import t
-from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.common import Ctx, callback_action, handler
 from handlers.render import session_card, session_label, when_text
 from storage import meetings as store
 from storage.meetings import SessionView
@@ -102,12 +102,11 @@ RESULT_KEYS = {
 @handler
 async def on_meeting_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Buttons m:reg|ask|can|pg|no:<n>."""
-    parts = callback_parts(update, 3)
-    value = int_or_none(parts[2]) if parts else None
-    if parts is None or value is None or value < 0:
+    parsed = callback_action(update)
+    if parsed is None:
         ctx.answer(ctx.t("common.stale_button"))
         return
-    action = parts[1]
+    action, value = parsed
     if ctx.user.onboarded_at is None and action in ("reg", "ask"):
         ctx.say("onboarding.start_first")
         return

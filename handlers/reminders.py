@@ -8,7 +8,7 @@ from telegram.ext import ContextTypes
 from bot import ics
 from bot import reminders as planner
 from handlers import dialog
-from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.common import Ctx, callback_action, callback_parts, handler, int_or_none
 from handlers.render import session_label
 from storage import dialogs
 from storage import meetings as meetings_store
@@ -129,12 +129,11 @@ dialog.flow(OFFSETS_FLOW, {"offsets": step_offsets})
 @handler
 async def on_reminder_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """r:all:<0|1> and r:soff|son:<session> (on /rappels), r:mute:<session> (on a reminder), r:cfg|def|none:<meeting>."""
-    parts = callback_parts(update, 3)
-    value = int_or_none(parts[2]) if parts else None
-    if parts is None or value is None or value < 0:
+    parsed = callback_action(update)
+    if parsed is None:
         ctx.answer(ctx.t("common.stale_button"))
         return
-    action = parts[1]
+    action, value = parsed
     if action == "all":
         await mute_all(ctx, bool(value))
     elif action in ("soff", "son"):

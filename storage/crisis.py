@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.crisis_models import Bulletin, BulletinAck, CrisisRun, DigestOptOut, FieldReport
 from storage.models import Group, Membership, OutboxMessage, Setting, User
 
@@ -42,14 +42,6 @@ def urgent_purpose(bulletin_id: int) -> str:
 
 def relance_prefix(bulletin_id: int) -> str:
     return f"bulletin:{bulletin_id}:relance:"
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
-def _insert(session: AsyncSession, table: Any):  # type: ignore[no-untyped-def]
-    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(table)
 
 
 # -- audience ----------------------------------------------------------------------------------
@@ -183,7 +175,7 @@ def relance_purposes(bulletin_id: int, rounds: int) -> list[str]:
 
 async def record_answer(session: AsyncSession, bulletin: Bulletin, user_id: int, answer: str, *, now: datetime) -> None:
     """Keep the latest answer and drop reminders still queued for this person."""
-    stmt = _insert(session, BulletinAck).values(bulletin_id=bulletin.id, user_id=user_id, answer=answer, answered_at=now)
+    stmt = dialect_insert(session, BulletinAck).values(bulletin_id=bulletin.id, user_id=user_id, answer=answer, answered_at=now)
     stmt = stmt.on_conflict_do_update(index_elements=["bulletin_id", "user_id"], set_={"answer": answer, "answered_at": now})
     await session.execute(stmt)
     if bulletin.escalations:
@@ -334,7 +326,7 @@ async def set_all_categories(session: AsyncSession, user_id: int, wanted: bool) 
 async def claim_run(session: AsyncSession, *, kind: str, period_key: str, slot_at: datetime, now: datetime) -> CrisisRun | None:
     """Take the run of one period, or None if it was already done (by us or another process)."""
     stmt = (
-        _insert(session, CrisisRun)
+        dialect_insert(session, CrisisRun)
         .values(kind=kind, period_key=period_key, slot_at=slot_at, items=0, created_at=now)
         .on_conflict_do_nothing(index_elements=["kind", "period_key"])
         .returning(CrisisRun.id)

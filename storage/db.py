@@ -13,8 +13,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -91,6 +93,12 @@ def _sqlite_queue_for(database: str) -> _SqliteWriteQueue:
     if database == ":memory:":
         return _SqliteWriteQueue()
     return _SQLITE_QUEUES.setdefault(os.path.abspath(database), _SqliteWriteQueue())
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """`INSERT` in the session's dialect, so `.on_conflict_do_nothing()` works on both stores."""
+    name = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
 class Database:

@@ -7,17 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import OutboxMessage, Send, utcnow
 
 URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
-
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboxMessage)
 
 
 async def enqueue(
@@ -77,7 +72,7 @@ async def enqueue_many(
         for row in rows
     ]
     for start in range(0, len(values), 1000):
-        stmt = _insert(session).values(values[start : start + 1000]).on_conflict_do_nothing(
+        stmt = dialect_insert(session, OutboxMessage).values(values[start : start + 1000]).on_conflict_do_nothing(
             index_elements=["purpose", "chat_id"]
         )
         await session.execute(stmt)

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, false, func, literal, null, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import JSON, Integer, SmallInteger, String
 
+from storage.db import dialect_insert
 from storage.models import Meeting, MeetingSession, OutboxMessage, Registration, Send, User
 from storage.reminders_models import CalendarCopy, ReminderMark
 from storage.types import UTCDateTime
@@ -52,11 +52,6 @@ async def lock_mark(session: AsyncSession, session_id: int, offset: int) -> Remi
     return await session.scalar(
         select(ReminderMark).where(ReminderMark.session_id == session_id, ReminderMark.offset_min == offset).with_for_update()
     )
-
-
-def _outbox_insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboxMessage)
 
 
 async def queue_reminders(
@@ -108,7 +103,7 @@ async def queue_reminders(
             )
         )
         columns = ["purpose", "chat_id", "user_id", "send_id", "priority", "method", "payload", "status", "due_at", "not_after", "attempts", "created_at"]
-        stmt = _outbox_insert(session).from_select(columns, recipients).on_conflict_do_nothing(index_elements=["purpose", "chat_id"])
+        stmt = dialect_insert(session, OutboxMessage).from_select(columns, recipients).on_conflict_do_nothing(index_elements=["purpose", "chat_id"])
         result = await session.execute(stmt)
         queued += max(result.rowcount or 0, 0)
     return queued
