@@ -1,7 +1,7 @@
 """Quick polls, date polls and questionnaires (issue #4).
 
 Revision ID: 0003_polls
-Revises: 0001_core
+Revises: 0002_reminders
 Create Date: 2026-11-24
 """
 
@@ -14,7 +14,7 @@ import storage.types
 
 
 revision = '0003_polls'
-down_revision = '0001_core'
+down_revision = '0002_reminders'
 branch_labels = None
 depends_on = None
 

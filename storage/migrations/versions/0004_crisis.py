@@ -1,7 +1,7 @@
 """Crisis communication (issue #5): bulletins, acknowledgements, digest opt-outs, runs, field reports.
 
 Revision ID: 0004_crisis
-Revises: 0001_core
+Revises: 0003_polls
 Create Date: 2026-11-24
 """
 
@@ -14,7 +14,7 @@ import storage.types
 
 
 revision = '0004_crisis'
-down_revision = '0001_core'
+down_revision = '0003_polls'
 branch_labels = None
 depends_on = None
 
