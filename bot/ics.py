@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
-
 from bot.i18n import t
 from storage.models import Meeting, MeetingSession
 
@@ -29,6 +27,8 @@ def filename(ms: MeetingSession) -> str:
 
 def session_calendar(ms: MeetingSession, meeting: Meeting, *, lang: str, tz: str, bot_username: str | None = None) -> bytes:
     """The session as an iCalendar file (bytes), in `lang` for its free text."""
+    from icalendar import Calendar, Event  # on first use: 3 MiB the bot does not carry otherwise (issue #6)
+
     cancelled = ms.status == "cancelled" or meeting.status == "cancelled"
     cal = Calendar()
     cal.add("prodid", "-//Relais Santé//Rencontres//FR")
