@@ -66,9 +66,9 @@ async def at_heads(engine: AsyncEngine) -> bool:
     return current == heads
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Run the migrations on an existing engine's connection."""
-    if revision == "heads" and await at_heads(engine):
+    if revision == "head" and await at_heads(engine):
         return
     from alembic import command
 

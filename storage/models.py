@@ -151,7 +151,7 @@ class Registration(Base):
 
     __table_args__ = (
         UniqueConstraint("session_id", "user_id"),
-        Index("ix_registrations_session_status_user", "session_id", "status", "user_id"),  # covering for seat counts (0006_perf)
+        Index("ix_registrations_session_status_user", "session_id", "status", "user_id"),  # covering for seat counts (0005_perf)
         Index("ix_registrations_user_status", "user_id", "status"),
     )
 

@@ -6,8 +6,8 @@ with (session_id, status) it was one table lookup per registration (267 → ~40 
 SQLite at 500,000 registrations). The new index also serves everything the old one did
 (same leading columns), so the old one goes.
 
-Revision ID: 0006_perf
-Revises: 0001_core
+Revision ID: 0005_perf
+Revises: 0004_crisis
 Create Date: 2026-11-24
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006_perf"
-down_revision = "0001_core"
+revision = "0005_perf"
+down_revision = "0004_crisis"
 branch_labels = None
 depends_on = None
 
