@@ -125,23 +125,26 @@ async def step_commune(ctx: Ctx, row: Dialog, text: str) -> None:
         ctx.say("crisis.r_ask_text", max=TEXT_MAX)
 
 
+def short_answer(ctx: Ctx, text: str, length_key: str) -> str | None:
+    """A one-line answer of 2 to 2×SHORT_MAX characters with no patient data, else None (user told)."""
+    answer = clean_line(text)
+    if not 2 <= len(answer) <= SHORT_MAX * 2:
+        ctx.say(length_key)
+        return None
+    if refuse_patient_data(ctx, answer):
+        return None
+    return answer
+
+
 async def step_product(ctx: Ctx, row: Dialog, text: str) -> None:
-    product = clean_line(text)
-    if not 2 <= len(product) <= SHORT_MAX * 2:
-        ctx.say("crisis.r_product_length")
-        return
-    if refuse_patient_data(ctx, product):
+    if (product := short_answer(ctx, text, "crisis.r_product_length")) is None:
         return
     dialogs.advance(row, "place", product=product)
     ctx.say("crisis.r_ask_place")
 
 
 async def step_place(ctx: Ctx, row: Dialog, text: str) -> None:
-    place = clean_line(text)
-    if not 2 <= len(place) <= SHORT_MAX * 2:
-        ctx.say("crisis.r_place_length")
-        return
-    if refuse_patient_data(ctx, place):
+    if (place := short_answer(ctx, text, "crisis.r_place_length")) is None:
         return
     dialogs.advance(row, "stock", place=place)
     ctx.say("crisis.r_ask_stock", [[(stock_label(s, ctx.lang), f"rp:stk:{s}") for s in store.STOCK_LEVELS]])
