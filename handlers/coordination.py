@@ -30,15 +30,13 @@ from handlers.meetings import announce_promotions
 from handlers.new_meeting import (
     AnswerError,
     capacity_label,
-    date_error_text,
     deep_link,
     place_label,
+    propose_date,
     venue_text,
     read_capacity,
-    read_date,
     read_place,
     when_from_data,
-    when_to_data,
 )
 from handlers.render import session_label, when_text
 from storage import dialogs
@@ -336,20 +334,7 @@ async def step_edit_date(ctx: Ctx, d: Dialog, text: str) -> None:
     ms = await dialog_session(ctx, d)
     if ms is None:
         return
-    try:
-        when = read_date(ctx, text)
-    except AnswerError as err:
-        dialogs.advance(d, "date")
-        ctx.send(date_error_text(ctx, err))
-        return
-    proposal = int(d.data.get("proposal", 0)) + 1  # an older "Oui" button must not confirm this date
-    dialogs.advance(d, "date_confirm", when=when_to_data(when), proposal=proposal)
-    buttons = [(ctx.t("coord.button_date_ok"), f"co:dok:{ms.id}:{proposal}"), (ctx.t("coord.button_date_fix"), f"co:dno:{ms.id}:{proposal}")]
-    ctx.say(
-        "coord.confirm_date",
-        [buttons],
-        when=format_when(when, ctx.lang, ctx.services.settings.timezone),
-    )
+    propose_date(ctx, d, text, button=lambda action, proposal: f"co:{action}:{ms.id}:{proposal}", save_as=lambda when: {"when": when})
 
 
 async def step_edit_place(ctx: Ctx, d: Dialog, text: str) -> None:

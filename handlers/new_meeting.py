@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Update
@@ -56,6 +57,27 @@ def read_date(ctx: Ctx, text: str) -> When:
 def date_error_text(ctx: Ctx, err: AnswerError) -> str:
     """The refusal plus the example line, so the next try has a model to copy."""
     return f"{ctx.t(err.key, **err.params)}\n{ctx.t('dates.hint')}"
+
+
+def propose_date(ctx: Ctx, d: Dialog, text: str, *, button: Callable[[str, int], str], save_as: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Read a typed date and show it back in French with "Oui" / "Non, je corrige" buttons.
+
+    Each proposal gets a number carried by its buttons (`button(action, proposal)`), so an
+    older "Oui" cannot confirm a date typed since; `save_as` says where the dialog keeps it.
+    """
+    try:
+        when = read_date(ctx, text)
+    except AnswerError as err:
+        dialogs.advance(d, "date")
+        ctx.send(date_error_text(ctx, err))
+        return
+    proposal = int(d.data.get("proposal", 0)) + 1
+    dialogs.advance(d, "date_confirm", proposal=proposal, **save_as(when_to_data(when)))
+    ctx.say(
+        "coord.confirm_date",
+        [[(ctx.t("coord.button_date_ok"), button("dok", proposal)), (ctx.t("coord.button_date_fix"), button("dno", proposal))]],
+        when=format_when(when, ctx.lang, ctx.services.settings.timezone),
+    )
 
 
 def when_to_data(when: When) -> dict[str, Any]:
@@ -189,19 +211,7 @@ def ask_date(ctx: Ctx, d: Dialog) -> None:
 
 async def step_date(ctx: Ctx, d: Dialog, text: str) -> None:
     """A typed date (also accepted while the previous one awaits confirmation: a correction)."""
-    try:
-        when = read_date(ctx, text)
-    except AnswerError as err:
-        dialogs.advance(d, "date")
-        ctx.send(date_error_text(ctx, err))
-        return
-    proposal = int(d.data.get("proposal", 0)) + 1  # an older "Oui" button must not confirm this date
-    dialogs.advance(d, "date_confirm", current={"when": when_to_data(when)}, proposal=proposal)
-    ctx.say(
-        "coord.confirm_date",
-        [[(ctx.t("coord.button_date_ok"), f"nr:dok:{proposal}"), (ctx.t("coord.button_date_fix"), f"nr:dno:{proposal}")]],
-        when=format_when(when, ctx.lang, ctx.services.settings.timezone),
-    )
+    propose_date(ctx, d, text, button=lambda action, proposal: f"nr:{action}:{proposal}", save_as=lambda when: {"current": {"when": when}})
 
 
 def ask_place(ctx: Ctx) -> None:
