@@ -105,7 +105,8 @@ async def make_database(kind: str) -> tuple[str, object]:
 async def run_mode(paid: bool, n: int, db_url: str, base_url: str, tag: str) -> dict:
     from sqlalchemy import delete, func, insert, select
 
-    from bot.outbox import Dispatcher, TelegramHTTP
+    from bot.outbox import Dispatcher
+    from bot.transport import TelegramHTTP
     from bot.pacing import PaceConfig
     from storage import outbox
     from storage.db import Database

@@ -51,7 +51,7 @@ def build_application(settings: Settings, db: Database, *, request=None, get_upd
     if settings.file_api_url:
         builder = builder.base_file_url(settings.file_api_url)
     # aiohttp instead of PTB's httpx client: twice the throughput (see bot/request.py, bench/).
-    builder = builder.request(request if request is not None else AiohttpRequest(connection_pool_size=max(settings.concurrent_updates, 8)))
+    builder = builder.request(request if request is not None else AiohttpRequest(connection_pool_size=16))
     builder = builder.get_updates_request(get_updates_request if get_updates_request is not None else AiohttpRequest(connection_pool_size=2))
     application = builder.build()
     install_redaction([settings.token, settings.webhook_secret])  # every logger, every entry point
@@ -77,6 +77,7 @@ async def _post_stop(application: Application) -> None:
     from bot import background as background_tasks
 
     await background_tasks.stop(application)
+    await application.bot_data["services"].close()
 
 
 async def start_application(application: Application, *, polling: bool) -> None:

@@ -15,7 +15,6 @@ between items, each message under Telegram's 4,096-character limit.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import re
@@ -32,6 +31,7 @@ from telegram import Bot
 from bot.i18n import SafeHTML, t
 from bot.notify import message_payload
 from bot.services import Services
+from bot.transport import file_param
 from storage import crisis as store
 from storage import outbox
 from storage.crisis_models import Bulletin
@@ -333,7 +333,7 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
             return False
         data = await gather(session, services, now=now, lang=lang)
     pdf = await asyncio.to_thread(render, data, lang)
-    spec = {"b64": base64.b64encode(pdf).decode("ascii"), "filename": kit_filename(now, services.tz), "mime": "application/pdf"}
+    spec = file_param(pdf, kit_filename(now, services.tz), "application/pdf")
     async with services.db.begin() as session:
         run = await store.claim_run(session, kind="kit", period_key=key, slot_at=slot, now=now)
         if run is None:  # another process was quicker

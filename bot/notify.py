@@ -28,6 +28,7 @@ def keyboard_json(keyboard: Keyboard | None) -> dict[str, Any] | None:
         "inline_keyboard": [
             [{"text": label, "url": data[4:]} if data.startswith("url:") else {"text": label, "callback_data": data} for label, data in row]
             for row in keyboard
+            if row
         ]
     }
 

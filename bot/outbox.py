@@ -39,9 +39,7 @@ key): Telegram's limits are per bot, so one pacer must see every send.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
 import time
 import zlib
@@ -51,11 +49,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
 from sqlalchemy import bindparam, select, update
 from telegram import Bot
 
 from bot.pacing import CellRate, ChatGaps, PaceConfig
+from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from bot.services import Services
 from storage import outbox as outbox_store
 from storage.db import Database
@@ -65,8 +63,6 @@ from storage.types import UTCDateTime
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=45)  # > request timeout + claim horizon: an alive request never outlives it
-REQUEST_TIMEOUT = 10.0
-FILE_TIMEOUT = 30.0
 MAX_ATTEMPTS = 8
 RETRY_BASE = 5.0  # seconds; doubles with each try (5, 10, 20 … capped at RETRY_CAP)
 RETRY_CAP = 600.0
@@ -84,130 +80,6 @@ PAID_METHODS_PREFIX = ("send", "copyMessage")
 # handlers/polls.py learns the Telegram poll id). A failing hook is logged; the row stays sent.
 OnSent = Callable[[Any, int, int, Any], Awaitable[None]]
 ON_SENT: dict[str, OnSent] = {}
-
-
-# -------------------------------------------------------------------------------- HTTP
-@dataclass(frozen=True)
-class Answer:
-    """What became of one request. kind: ok | error | not_sent | unknown."""
-
-    kind: str
-    result: Any = None
-    code: int = 0
-    description: str = ""
-    retry_after: float | None = None
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-class TelegramHTTP:
-    """A lean Bot API client for the outbox: one aiohttp session, JSON in, JSON out.
-
-    PTB's request stack costs more per call than the whole rest of a send; the outbox needs
-    only "POST this, tell me what happened", with the difference between *not sent* (could not
-    connect) and *unknown* (no answer after the request left) kept intact.
-    """
-
-    def __init__(self, base_url: str, *, timeout: float = REQUEST_TIMEOUT, file_timeout: float = FILE_TIMEOUT, pool: int = 100) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.file_timeout = file_timeout
-        self.pool = pool
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=30, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("Accept-Encoding",))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def call(self, method: str, params: dict[str, Any]) -> Answer:
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
-        url = f"{self.base_url}/{method}"
-        files = {k: v for k, v in params.items() if isinstance(v, dict) and "b64" in v}
-        try:
-            if files:
-                form = aiohttp.FormData(quote_fields=False)
-                for key, value in params.items():
-                    if key in files:
-                        spec = files[key]
-                        form.add_field(key, base64.b64decode(spec["b64"]), filename=spec.get("filename", key),
-                                       content_type=spec.get("mime", "application/octet-stream"))
-                    elif value is not None:
-                        form.add_field(key, _form_value(value))
-                request = self._session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=self.file_timeout))
-            else:
-                body = json.dumps(params, ensure_ascii=False).encode("utf-8")
-                request = self._session.post(
-                    url, data=body, headers={"Content-Type": "application/json"}, timeout=aiohttp.ClientTimeout(total=self.timeout)
-                )
-            async with request as response:
-                status, raw = response.status, await response.read()
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            return Answer("not_sent", description=f"{type(exc).__name__}: {exc}")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            return Answer("unknown", description=f"{type(exc).__name__}: {exc}")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return Answer("error", code=status, description=f"HTTP {status}: not JSON")
-        if body.get("ok"):
-            return Answer("ok", result=body.get("result"))
-        extra = body.get("parameters") or {}
-        return Answer(
-            "error",
-            code=int(body.get("error_code") or status),
-            description=str(body.get("description") or f"HTTP {status}"),
-            retry_after=extra.get("retry_after"),
-        )
-
-
-class BotTransport:
-    """The same `call` through PTB's own request object: used when the application was given a
-    custom transport (the console demo prints messages instead of calling Telegram)."""
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-        self.file_timeout = FILE_TIMEOUT
-
-    async def start(self) -> None:
-        """PTB initialises its request objects with the application."""
-
-    async def close(self) -> None:
-        """Owned by the application."""
-
-    async def call(self, method: str, params: dict[str, Any]) -> Answer:
-        from telegram import InputFile
-        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
-
-        kwargs = dict(params)
-        for key, value in params.items():
-            if isinstance(value, dict) and "b64" in value:
-                kwargs[key] = InputFile(base64.b64decode(value["b64"]), filename=value.get("filename", key))
-        try:
-            result = await self.bot.do_api_request(method, api_kwargs=kwargs)
-        except RetryAfter as exc:
-            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
-            return Answer("error", code=429, description=str(exc), retry_after=float(wait))
-        except Forbidden as exc:
-            return Answer("error", code=403, description=str(exc))
-        except BadRequest as exc:
-            return Answer("error", code=400, description=str(exc))
-        except TimedOut as exc:
-            return Answer("unknown", description=str(exc))
-        except TelegramError as exc:
-            return Answer("error", code=502, description=str(exc))
-        return Answer("ok", result=result)
 
 
 # -------------------------------------------------------------------------------- rows
@@ -252,7 +124,7 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        http: TelegramHTTP,
+        http: Transport,
         pace: PaceConfig | None = None,
         *,
         concurrency: int | None = None,
@@ -625,14 +497,8 @@ def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher
     """A dispatcher wired to this bot's Bot API server and this process's settings."""
     pace = overrides.pop("pace", None) or PaceConfig.for_settings(services.settings.paid_broadcast)
     timeout = overrides.pop("timeout", REQUEST_TIMEOUT)
-    from bot.request import AiohttpRequest
-    from telegram.request import HTTPXRequest
-
-    if isinstance(bot.request, HTTPXRequest | AiohttpRequest):  # the network: the fast path
-        http: TelegramHTTP | BotTransport = TelegramHTTP(bot.base_url, timeout=timeout, pool=(overrides.get("concurrency") or (256 if pace.paid else 16)) + 4)
-    else:
-        http = BotTransport(bot)
-    return Dispatcher(services.db, http, pace, **overrides)  # type: ignore[arg-type]
+    http = transport_for(bot, pool=(overrides.get("concurrency") or (256 if pace.paid else 16)) + 4, timeout=timeout)
+    return Dispatcher(services.db, http, pace, **overrides)
 
 
 async def run_dispatcher(bot: Bot, services: Services, **overrides: Any) -> None:

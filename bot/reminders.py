@@ -20,7 +20,6 @@ the mark and queues the reminders in one transaction (INSERT … SELECT into the
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from bot import ics, session_events
 from bot.i18n import SUPPORTED, t, tn
 from bot.notify import message_payload
 from bot.services import Services
+from bot.transport import file_param
 from handlers.render import place_text, when_text
 from storage import outbox
 from storage import reminders as store
@@ -244,7 +244,7 @@ def calendar_payload(ms: MeetingSession, meeting: Meeting, lang: str) -> dict[st
     content = ics.session_calendar(ms, meeting, lang=lang, tz=CONTEXT.timezone, bot_username=CONTEXT.bot_username)
     key = "reminders.calendar_cancelled" if ms.status == "cancelled" else "reminders.calendar_updated"
     return {
-        "document": {"b64": base64.b64encode(content).decode("ascii"), "filename": ics.filename(ms), "mime": "text/calendar"},
+        "document": file_param(content, ics.filename(ms), "text/calendar"),
         "caption": t(key, lang, title=meeting.title),
         "parse_mode": "HTML",
     }

@@ -6,8 +6,15 @@ import asyncio
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from typing import TYPE_CHECKING
+
 from bot.config import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from bot.transport import Transport
 
 
 @dataclass
@@ -16,6 +23,20 @@ class Services:
     db: Database
     bot_username: str = "relais_sante_bot"
     _outbox_event: asyncio.Event = field(default_factory=asyncio.Event)
+    _transport: Transport | None = None
+
+    def telegram(self, bot: Bot) -> Transport:
+        """The client replies go out with (bot/transport.py), made on first use."""
+        if self._transport is None:
+            from bot.transport import transport_for
+
+            self._transport = transport_for(bot, pool=64)
+        return self._transport
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
 
     @property
     def tz(self) -> ZoneInfo:

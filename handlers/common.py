@@ -11,41 +11,27 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.i18n import normalize_locale, t, tn
+from bot.notify import message_payload
 from bot.services import Services
+from bot.transport import Answer, Transport, file_param
 from storage import users as users_store
 from storage.models import User, utcnow
 
 log = logging.getLogger(__name__)
 
+REPLY_RETRY_LIMIT = 5.0  # seconds: a person waits that long for an answer, not longer
 Button = tuple[str, str]  # (label, callback_data) or (label, "url:https://…")
 Keyboard = Sequence[Sequence[Button]]
-
-
-def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
-    """Our (label, data) rows as Telegram's inline keyboard; data "url:…" makes a link button."""
-    if not keyboard:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(label, url=data[4:]) if data.startswith("url:") else InlineKeyboardButton(label, callback_data=data)
-                for label, data in row
-            ]
-            for row in keyboard
-            if row
-        ]
-    )
 
 
 @dataclass
@@ -135,11 +121,11 @@ class Ctx:
 
 async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send the replies a handler prepared, after its transaction committed."""
-    bot = context.bot
+    api = ctx.services.telegram(context.bot)
     query = update.callback_query
-    answering = asyncio.ensure_future(_answer(ctx, query)) if query is not None else None  # alongside the replies: one round trip less per button (issue #6)
+    answering = asyncio.ensure_future(_answer(ctx, api, query)) if query is not None else None  # alongside the replies: one round trip less per button (issue #6)
     try:
-        await _send_replies(ctx, bot, query)
+        await _send_replies(ctx, api, query)
     finally:
         if answering is not None:
             await answering
@@ -147,29 +133,65 @@ async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await hook()
 
 
-async def _answer(ctx: Ctx, query: Any) -> None:
-    try:
-        await query.answer(ctx.toast[:200] if ctx.toast else None, show_alert=ctx.toast_alert)
-    except BadRequest as exc:  # too old to answer: harmless
-        log.info("callback answer failed: %s", exc)
+async def _answer(ctx: Ctx, api: Transport, query: CallbackQuery) -> None:
+    params: dict[str, Any] = {"callback_query_id": query.id}
+    if ctx.toast:
+        params.update(text=ctx.toast[:200], show_alert=ctx.toast_alert)
+    answer = await api.call("answerCallbackQuery", params)
+    if not answer.ok:  # too old to answer: harmless
+        log.info("callback answer failed: %s", answer.description)
 
 
-async def _send_replies(ctx: Ctx, bot: Any, query: Any) -> None:
+def _request(reply: Reply, chat_id: int, query: CallbackQuery | None) -> tuple[str, dict[str, Any]]:
+    """The Bot API call that delivers one reply."""
+    if reply.document is not None or reply.photo is not None:
+        method, field_name = ("sendDocument", "document") if reply.document is not None else ("sendPhoto", "photo")
+        filename, content = reply.document if reply.document is not None else ("image.png", reply.photo or b"")
+        params: dict[str, Any] = {"chat_id": chat_id, field_name: file_param(content, filename)}
+        if reply.text:
+            params.update(caption=reply.text, parse_mode="HTML")
+        return method, params
+    payload = message_payload(reply.text or "", reply.keyboard)
+    if reply.edit and query is not None and query.message is not None:
+        return "editMessageText", {"chat_id": query.message.chat.id, "message_id": query.message.message_id, **payload}
+    return "sendMessage", {"chat_id": chat_id, **payload}
+
+
+async def _send_replies(ctx: Ctx, api: Transport, query: CallbackQuery | None) -> None:
     for reply in ctx.replies:
         chat_id = reply.chat_id or ctx.chat_id
-        if reply.document is not None:
-            filename, content = reply.document
-            await bot.send_document(chat_id, InputFile(content, filename=filename), caption=reply.text, parse_mode=ParseMode.HTML)
-        elif reply.photo is not None:
-            await bot.send_photo(chat_id, InputFile(reply.photo, filename="image.png"), caption=reply.text, parse_mode=ParseMode.HTML)
-        elif reply.edit and query is not None and query.message is not None:
-            try:
-                await query.edit_message_text(reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
-            except BadRequest as exc:
-                if "not modified" not in str(exc).lower():
-                    await bot.send_message(chat_id, reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
-        else:
-            await bot.send_message(chat_id, reply.text or "", parse_mode=ParseMode.HTML, reply_markup=markup(reply.keyboard))
+        method, params = _request(reply, chat_id, query)
+        answer = await _call(api, method, params)
+        if method == "editMessageText" and not answer.ok:
+            if "not modified" in answer.description.lower():
+                continue
+            # The message is too old or gone: say it in a new one instead.
+            method, params = _request(replace(reply, edit=False), chat_id, query)
+            answer = await _call(api, method, params)
+        if answer.ok:
+            continue
+        if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
+            log.info("reply not delivered: %s", answer.description)
+            return
+        raise _reply_error(answer)
+
+
+async def _call(api: Transport, method: str, params: dict[str, Any]) -> Answer:
+    """One call; a short "retry after" from Telegram is honoured once (a long one fails the reply)."""
+    answer = await api.call(method, params)
+    if answer.code == 429 and answer.retry_after is not None and answer.retry_after <= REPLY_RETRY_LIMIT:
+        await asyncio.sleep(answer.retry_after)
+        answer = await api.call(method, params)
+    return answer
+
+
+def _reply_error(answer: Answer) -> TelegramError:
+    """Telegram's refusal as PTB's exception, for the error handler (bot/errors.py)."""
+    if answer.code == 403:
+        return Forbidden(answer.description)
+    if answer.code == 400:
+        return BadRequest(answer.description)
+    return NetworkError(answer.description or answer.kind)
 
 
 HandlerFn = Callable[[Ctx, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]

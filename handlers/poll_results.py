@@ -7,7 +7,6 @@ drawn outside any database transaction (in a worker thread): a slow chart never 
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import io
 from datetime import datetime
@@ -20,6 +19,7 @@ from telegram.ext import ContextTypes
 from bot import charts, notify
 from bot.i18n import t, tn
 from bot.services import Services
+from bot.transport import file_param
 from handlers.common import Ctx, callback_parts, handler, int_or_none
 from handlers.date_polls import WORD, slot_text
 from handlers.polls import coordinator_lang, deadline_text
@@ -220,10 +220,6 @@ def send_chart_after_commit(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, spec: 
 # --------------------------------------------------------------------------- the deadline
 
 
-def _file(content: bytes, filename: str) -> dict[str, str]:
-    return {"b64": base64.b64encode(content).decode("ascii"), "filename": filename}
-
-
 async def close_due_polls(services: Services, now: datetime | None = None) -> int:
     """Close every poll whose deadline passed: stop the native polls, send the coordinator the report.
 
@@ -263,7 +259,7 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                     "chat_id": poll.created_by,
                     "user_id": poll.created_by,
                     "method": "sendDocument",
-                    "payload": {"document": _file(content, csv_name(poll)), "caption": t("polls.results.csv_caption", lang, html=False)},
+                    "payload": {"document": file_param(content, csv_name(poll)), "caption": t("polls.results.csv_caption", lang, html=False)},
                 })
             summary = {"purpose": store.purpose(poll.id, "summary"), "chat_id": poll.created_by, "user_id": poll.created_by,
                        "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard)}
@@ -277,7 +273,7 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                 chat_id=chat_id,
                 user_id=chat_id,
                 method="sendPhoto",
-                payload={"photo": _file(png, "resultats.png")},
+                payload={"photo": file_param(png, "resultats.png")},
                 priority=outbox.HIGH,
             )
     if polls:

@@ -8,16 +8,18 @@ from babel.dates import format_date
 
 from bot.dates import When, format_when
 from bot.i18n import t, tn
+from storage.meetings import MeetingInfo, SessionInfo, SessionView
 from storage.models import Meeting, MeetingSession
-from storage.meetings import SessionView
+
+SessionLike = MeetingSession | SessionInfo  # a tracked row, or one read for a listing
 
 
-def when_text(ms: MeetingSession, lang: str, tz: str) -> str:
+def when_text(ms: SessionLike, lang: str, tz: str) -> str:
     """ "jeudi 26 janvier 2023, 14 h – 17 h" in the bot's time zone."""
     return format_when(When(ms.starts_at, ms.ends_at, ms.has_time), lang, tz)
 
 
-def place_text(ms: MeetingSession, lang: str) -> str:
+def place_text(ms: SessionLike, lang: str) -> str:
     if not ms.site and not ms.address:
         return t("meetings.place_tbd", lang)
     return ", ".join(part for part in (ms.site, ms.address) if part)
@@ -53,7 +55,7 @@ def session_card(view: SessionView, lang: str, tz: str) -> str:
     return "\n".join(lines)
 
 
-def session_label(ms: MeetingSession, meeting: Meeting, lang: str, tz: str) -> str:
+def session_label(ms: SessionLike, meeting: Meeting | MeetingInfo, lang: str, tz: str) -> str:
     """A short button label: "Verdun — 26/01" style, under Telegram's button width."""
     day = format_date(ms.starts_at.astimezone(ZoneInfo(tz)).date(), "d MMM", locale=lang)
     where = ms.site or t("meetings.place_tbd_short", lang)

@@ -8,11 +8,11 @@ assigned under that lock (a re-registration gets a new row, so it joins at the b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -35,8 +35,8 @@ class SessionDraft:
 class SessionView:
     """A session as a professional sees it in /rencontres."""
 
-    session: MeetingSession
-    meeting: Meeting
+    session: MeetingSession | SessionInfo
+    meeting: Meeting | MeetingInfo
     confirmed: int
     waitlisted: int
     my_status: str | None
@@ -91,55 +91,90 @@ async def create_meeting(
     return meeting
 
 
-def _counts():  # type: ignore[no-untyped-def]
-    return (
-        select(
-            Registration.session_id.label("sid"),
-            func.sum(case((Registration.status == CONFIRMED, 1), else_=0)).label("confirmed"),
-            func.sum(case((Registration.status == WAITLISTED, 1), else_=0)).label("waitlisted"),
-        )
-        .group_by(Registration.session_id)
-        .subquery()
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as read for a listing: plain values, no tracked ORM object (cheaper, issue #6)."""
+
+    id: int
+    meeting_id: int
+    starts_at: datetime
+    ends_at: datetime | None
+    has_time: bool
+    site: str | None
+    address: str | None
+    capacity: int | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingInfo:
+    """The meeting a listed session belongs to (what a card shows)."""
+
+    id: int
+    group_id: int
+    title: str
+    theme: str | None
+    status: str
+
+
+_MS, _MT, _REG = MeetingSession.__table__, Meeting.__table__, Registration.__table__
+_SESSION_COLUMNS = tuple(f.name for f in fields(SessionInfo))
+_MEETING_COLUMNS = tuple(f.name for f in fields(MeetingInfo))
+
+
+def _seat_counts(session_id):  # type: ignore[no-untyped-def]
+    """Confirmed and waiting counts of the session `session_id` refers to (correlated, indexed)."""
+    return tuple(
+        select(func.count()).where(_REG.c.session_id == session_id, _REG.c.status == status).scalar_subquery()
+        for status in (CONFIRMED, WAITLISTED)
     )
 
 
 def _upcoming_statements(group_filter):  # type: ignore[no-untyped-def]
-    """(page, total) statements, built once: constructing them per call cost more than running them."""
-    where = and_(
-        MeetingSession.starts_at > bindparam("now"),
-        MeetingSession.status != "cancelled",
-        Meeting.status == "published",
-        group_filter,
-    )
+    """(page, total) statements, built once: constructing them per call cost more than running them.
+
+    The page is one Core statement (issue #6): the page of sessions with the total as a window
+    count, then, for those few sessions only, their seat counts and the reader's own status as
+    correlated subqueries on the covering index. Counting every session's registrations, then
+    keeping five, took 170-230 ms at 500,000 registrations; loading ORM objects and running the
+    counts as a second statement cost more CPU than the query itself.
+    """
+    where = and_(_MS.c.starts_at > bindparam("now"), _MS.c.status != "cancelled", _MT.c.status == "published", group_filter)
     page = (
-        select(MeetingSession, Meeting, func.count().over())
-        .join(Meeting, MeetingSession.meeting_id == Meeting.id)
+        select(
+            *(_MS.c[name] for name in _SESSION_COLUMNS),
+            *(_MT.c[name].label(f"m_{name}") for name in _MEETING_COLUMNS),
+            func.count().over().label("total"),
+        )
+        .join(_MT, _MS.c.meeting_id == _MT.c.id)
         .where(where)
-        .order_by(MeetingSession.starts_at, MeetingSession.id)
+        .order_by(_MS.c.starts_at, _MS.c.id)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
+        .subquery("page")
     )
-    total = select(func.count()).select_from(MeetingSession).join(Meeting).where(where)
-    return page, total
+
+    mine = (
+        select(_REG.c.status)
+        .where(_REG.c.session_id == page.c.id, _REG.c.user_id == bindparam("user_id"), _REG.c.status != CANCELLED)
+        .scalar_subquery()
+    )
+    with_counts = select(page, *_seat_counts(page.c.id), mine).order_by(page.c.starts_at, page.c.id)
+    total = select(func.count()).select_from(_MS).join(_MT).where(where)
+    return with_counts, total
 
 
-# Issue #6: two indexed queries whatever the size of the registrations table (counting every
-# session's registrations, then keeping five, took 170-230 ms at 500,000 registrations): the
-# page with the total as a window count, then the counts of those few sessions only.
 _FOLLOWED_PAGE, _FOLLOWED_TOTAL = _upcoming_statements(
-    Meeting.group_id.in_(select(Membership.group_id).where(Membership.user_id == bindparam("user_id")))
+    _MT.c.group_id.in_(select(Membership.group_id).where(Membership.user_id == bindparam("user_id")))
 )
-_GROUPS_PAGE, _GROUPS_TOTAL = _upcoming_statements(Meeting.group_id.in_(bindparam("group_ids", expanding=True)))
-_PAGE_STATS = (
-    select(
-        Registration.session_id,
-        func.sum(case((Registration.status == CONFIRMED, 1), else_=0)),
-        func.sum(case((Registration.status == WAITLISTED, 1), else_=0)),
-        func.max(case((Registration.user_id == bindparam("user_id"), Registration.status), else_=None)),
-    )
-    .where(Registration.session_id.in_(bindparam("ids", expanding=True)), Registration.status != CANCELLED)
-    .group_by(Registration.session_id)
-)
+_GROUPS_PAGE, _GROUPS_TOTAL = _upcoming_statements(_MT.c.group_id.in_(bindparam("group_ids", expanding=True)))
+_N_SESSION, _N_MEETING = len(_SESSION_COLUMNS), len(_MEETING_COLUMNS)
+
+
+def _view(row: tuple) -> SessionView:  # type: ignore[type-arg]
+    n, m = _N_SESSION, _N_SESSION + _N_MEETING
+    confirmed, waitlisted, mine = row[m + 1 :]
+    return SessionView(SessionInfo(*row[:n]), MeetingInfo(*row[n:m]), int(confirmed or 0), int(waitlisted or 0), mine)
 
 
 async def upcoming_sessions(
@@ -160,15 +195,10 @@ async def upcoming_sessions(
         params["group_ids"] = list(group_ids)
     page = (await session.execute(page_stmt, params)).all()
     if page:
-        total = int(page[0][2])
+        total = int(page[0][_N_SESSION + _N_MEETING])
     else:  # past the last page (a stale pager button): still say how many there are
         total = int(await session.scalar(total_stmt, params) or 0)
-    stats: dict[int, tuple[int, int, str | None]] = {}
-    if page:
-        rows = await session.execute(_PAGE_STATS, {"user_id": user_id, "ids": [ms.id for ms, _, _ in page]})
-        stats = {sid: (int(c or 0), int(w or 0), st) for sid, c, w, st in rows}
-    views = [SessionView(ms, m, *stats.get(ms.id, (0, 0, None))) for ms, m, _ in page]
-    return views, total
+    return [_view(row) for row in page], total
 
 
 async def session_view(session: AsyncSession, session_id: int, user_id: int) -> SessionView | None:
@@ -196,15 +226,13 @@ async def _status_counts(session: AsyncSession, session_id: int) -> tuple[int, i
     return int(row[0] or 0), int(row[1] or 0)
 
 
+async def _position(session: AsyncSession, session_id: int, registration_id: int | None) -> int:
+    return int(await session.scalar(_POSITION, {"sid": session_id, "rid": registration_id}) or 0)
+
+
 async def waitlist_position(session: AsyncSession, registration: Registration) -> int:
-    ahead = await session.scalar(
-        select(func.count()).where(
-            Registration.session_id == registration.session_id,
-            Registration.status == WAITLISTED,
-            Registration.id < registration.id,
-        )
-    )
-    return int(ahead or 0) + 1
+    """1 for the first person waiting: the queue order is the row id."""
+    return await _position(session, registration.session_id, registration.id)
 
 
 _LOCK_SESSION = (  # one query with its meeting (joined, not a second SELECT), built once (issue #6)
@@ -219,6 +247,19 @@ async def _lock_session(session: AsyncSession, session_id: int) -> MeetingSessio
     return await session.scalar(_LOCK_SESSION, {"session_id": session_id})
 
 
+# What registering needs to know once the session is locked, in one statement (issue #6): the
+# person's existing row, if any, and the seat counts.
+_REGISTRATION_STATE = select(
+    select(_REG.c.id).where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid")).scalar_subquery(),
+    select(_REG.c.status).where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid")).scalar_subquery(),
+    *_seat_counts(bindparam("sid")),
+)
+_INSERT_REGISTRATION = insert(_REG).returning(_REG.c.id)
+_POSITION = select(func.count()).where(
+    _REG.c.session_id == bindparam("sid"), _REG.c.status == WAITLISTED, _REG.c.id <= bindparam("rid")
+)
+
+
 async def register(session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None) -> RegisterResult:
     """Give the user a seat, or a place on the waiting list. Idempotent."""
     now = now or utcnow()
@@ -229,27 +270,24 @@ async def register(session: AsyncSession, session_id: int, user_id: int, *, now:
         return RegisterResult("cancelled", session=ms)
     if ms.starts_at <= now:
         return RegisterResult("past", session=ms)
-    existing = await session.scalar(
-        select(Registration).where(Registration.session_id == session_id, Registration.user_id == user_id)
-    )
-    if existing is not None and existing.status == CONFIRMED:
+    existing_id, existing_status, confirmed, waitlisted = (await session.execute(_REGISTRATION_STATE, {"sid": session_id, "uid": user_id})).one()
+    if existing_status == CONFIRMED:
         return RegisterResult("already_confirmed", session=ms)
-    if existing is not None and existing.status == WAITLISTED:
-        return RegisterResult("already_waitlisted", await waitlist_position(session, existing), session=ms)
+    if existing_status == WAITLISTED:
+        return RegisterResult("already_waitlisted", await _position(session, session_id, existing_id), session=ms)
     if ms.status == "closed":
         return RegisterResult("closed", session=ms)
-    confirmed, waitlisted = await _status_counts(session, session_id)
     seat_free = ms.capacity is None or (confirmed < ms.capacity and waitlisted == 0)
     status = CONFIRMED if seat_free else WAITLISTED
-    if existing is not None:  # a new row, so the queue order (id) is this arrival's
-        await session.delete(existing)
-        await session.flush()
-    existing = Registration(session_id=session_id, user_id=user_id, status=status, queued_at=now, created_at=now, updated_at=now)
-    session.add(existing)
-    await session.flush()
+    if existing_id is not None:  # a new row, so the queue order (id) is this arrival's
+        await session.execute(delete(_REG).where(_REG.c.id == existing_id))
+    new_id = await session.scalar(
+        _INSERT_REGISTRATION,
+        {"session_id": session_id, "user_id": user_id, "status": status, "queued_at": now, "created_at": now, "updated_at": now},
+    )
     if status == CONFIRMED:
         return RegisterResult("confirmed", session=ms)
-    return RegisterResult("waitlisted", await waitlist_position(session, existing), session=ms)
+    return RegisterResult("waitlisted", await _position(session, session_id, new_id), session=ms)
 
 
 async def cancel_registration(
@@ -398,10 +436,8 @@ class SessionCounts:
 
 async def meeting_counts(session: AsyncSession, meeting_id: int) -> list[SessionCounts]:
     """Confirmed and waiting counts of every session of a meeting, soonest first."""
-    counts = _counts()
     rows = await session.execute(
-        select(MeetingSession, counts.c.confirmed, counts.c.waitlisted)
-        .outerjoin(counts, counts.c.sid == MeetingSession.id)
+        select(MeetingSession, *_seat_counts(MeetingSession.id))
         .where(MeetingSession.meeting_id == meeting_id)
         .order_by(MeetingSession.starts_at, MeetingSession.id)
     )

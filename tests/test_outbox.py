@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bot import notify
-from bot.outbox import Dispatcher, TelegramHTTP
+from bot.outbox import Dispatcher
+from bot.transport import TelegramHTTP
 from bot.pacing import GROUP_GAP, PRIVATE_GAP, CellRate, ChatGaps, PaceConfig
 from storage import outbox
 from storage.db import Database

@@ -1,0 +1,171 @@
+"""A lean Bot API client: "POST this method, tell me what happened", for replies and the outbox.
+
+PTB's `Bot.send_message` builds Telegram objects on the way out (the keyboard) and on the way
+back (the sent `Message`): measured at 822 µs of CPU per message with a five-button keyboard,
+against 228 µs for the same POST through this client (issue #6). Replies and the outbox only
+need the outcome, so both go through `call(method, params)` and get an `Answer` that keeps
+*not sent* (could not connect) apart from *unknown* (no answer after the request left).
+
+Updates themselves are still parsed by PTB, which routes them to the handlers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+from telegram import Bot
+
+REQUEST_TIMEOUT = 10.0
+FILE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What became of one request. kind: ok | error | not_sent | unknown."""
+
+    kind: str
+    result: Any = None
+    code: int = 0
+    description: str = ""
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+class Transport(Protocol):
+    file_timeout: float
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def call(self, method: str, params: dict[str, Any]) -> Answer: ...
+
+
+def file_param(content: bytes, filename: str, mime: str = "application/octet-stream") -> dict[str, str]:
+    """A file to upload, as a JSON-safe value (outbox payloads are stored as JSON)."""
+    return {"b64": base64.b64encode(content).decode("ascii"), "filename": filename, "mime": mime}
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class TelegramHTTP:
+    """One aiohttp session, JSON in, JSON out; files (see `file_param`) as multipart."""
+
+    def __init__(self, base_url: str, *, timeout: float = REQUEST_TIMEOUT, file_timeout: float = FILE_TIMEOUT, pool: int = 100) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.file_timeout = file_timeout
+        self.pool = pool
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=30, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("Accept-Encoding",))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, params: dict[str, Any]) -> Answer:
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        url = f"{self.base_url}/{method}"
+        files = {k: v for k, v in params.items() if isinstance(v, dict) and "b64" in v}
+        try:
+            if files:
+                form = aiohttp.FormData(quote_fields=False)
+                for key, value in params.items():
+                    if key in files:
+                        spec = files[key]
+                        form.add_field(key, base64.b64decode(spec["b64"]), filename=spec.get("filename", key),
+                                       content_type=spec.get("mime", "application/octet-stream"))
+                    elif value is not None:
+                        form.add_field(key, _form_value(value))
+                request = self._session.post(url, data=form, timeout=aiohttp.ClientTimeout(total=self.file_timeout))
+            else:
+                body = json.dumps(params, ensure_ascii=False).encode("utf-8")
+                request = self._session.post(
+                    url, data=body, headers={"Content-Type": "application/json"}, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                )
+            async with request as response:
+                status, raw = response.status, await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            return Answer("not_sent", description=f"{type(exc).__name__}: {exc}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return Answer("unknown", description=f"{type(exc).__name__}: {exc}")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return Answer("error", code=status, description=f"HTTP {status}: not JSON")
+        if body.get("ok"):
+            return Answer("ok", result=body.get("result"))
+        extra = body.get("parameters") or {}
+        return Answer(
+            "error",
+            code=int(body.get("error_code") or status),
+            description=str(body.get("description") or f"HTTP {status}"),
+            retry_after=extra.get("retry_after"),
+        )
+
+
+class BotTransport:
+    """The same `call` through PTB's own request object: used when the application was given a
+    custom transport (the console demo prints messages instead of calling Telegram)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.file_timeout = FILE_TIMEOUT
+
+    async def start(self) -> None:
+        """PTB initialises its request objects with the application."""
+
+    async def close(self) -> None:
+        """Owned by the application."""
+
+    async def call(self, method: str, params: dict[str, Any]) -> Answer:
+        from telegram import InputFile
+        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+
+        kwargs = dict(params)
+        for key, value in params.items():
+            if isinstance(value, dict) and "b64" in value:
+                kwargs[key] = InputFile(base64.b64decode(value["b64"]), filename=value.get("filename", key))
+        try:
+            result = await self.bot.do_api_request(method, api_kwargs=kwargs)
+        except RetryAfter as exc:
+            wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+            return Answer("error", code=429, description=str(exc), retry_after=float(wait))
+        except Forbidden as exc:
+            return Answer("error", code=403, description=str(exc))
+        except BadRequest as exc:
+            return Answer("error", code=400, description=str(exc))
+        except TimedOut as exc:
+            return Answer("unknown", description=str(exc))
+        except TelegramError as exc:
+            return Answer("error", code=502, description=str(exc))
+        return Answer("ok", result=result)
+
+
+def transport_for(bot: Bot, *, pool: int, timeout: float = REQUEST_TIMEOUT) -> Transport:
+    """The fast client for a real (or fake) Bot API server; PTB's own path for a custom request."""
+    from telegram.request import HTTPXRequest
+
+    from bot.request import AiohttpRequest
+
+    if isinstance(bot.request, HTTPXRequest | AiohttpRequest):
+        return TelegramHTTP(bot.base_url, timeout=timeout, pool=pool)
+    return BotTransport(bot)
