@@ -95,7 +95,7 @@ def _unschedule_periodic(application: Application) -> None:
 
 
 async def start(application: Application) -> None:
-    """The outbox task (it sends only while elected sender, bot/outbox.py); only the elected one (bot/leader.py) runs PERIODIC jobs."""
+    """The outbox task (every process sends its share, bot/senders.py); only the elected one (bot/leader.py) runs PERIODIC jobs."""
     from bot import reminders
     from bot.leader import Leader
 

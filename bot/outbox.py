@@ -32,8 +32,12 @@ blocked the bot: row and all their pending rows `unreachable`, the user marked u
 other 4xx → `failed` with Telegram's reason; 5xx or no connection → retried with exponential
 back-off, `failed` after MAX_ATTEMPTS with the last reason.
 
-Only one process sends at a time (an advisory-lock election like bot/leader.py, on its own
-key): Telegram's limits are per bot, so one pacer must see every send.
+Every bot process sends (issue #6), yet Telegram's limits are per bot: bot/senders.py counts
+the live senders through PostgreSQL advisory locks and gives each process a share. With n of
+them, a process claims only the chats with `chat_id mod n == its rank` (so one chat's gaps stay
+in one pacer; `FOR UPDATE SKIP LOCKED` still keeps any row from going twice) and paces at 1/n
+of the rate and of the one-second window. Shares shrink at once and grow only after a grace
+period, so joining or leaving never overshoots the bot's limit. On SQLite, one process: n = 1.
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import zlib
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,8 +56,9 @@ from sqlalchemy import bindparam, select, update
 from telegram import Bot
 
 from bot.pacing import CellRate, ChatGaps, PaceConfig
-from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
+from bot.senders import SOLO, Senders, Share
 from bot.services import Services
+from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from storage import outbox as outbox_store
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
@@ -70,7 +74,6 @@ HORIZON = 0.1  # claim only what can start within this many seconds
 MAX_BATCH = 100
 RESEND_UNKNOWN_UP_TO = outbox_store.HIGH  # priorities at or above this urgency are sent again when unsure
 IDLE_POLL = 1.0
-SENDER_LOCK_KEY = zlib.crc32(b"relais-sante:outbox-sender")
 
 T = OutboxMessage.__table__
 PAID_METHODS_PREFIX = ("send", "copyMessage")
@@ -97,7 +100,7 @@ class Claimed:
 @dataclass
 class Outcome:
     row: Claimed
-    kind: str  # sent | retry | final
+    kind: str  # sent | retry | final | released (claimed, never started: back to pending untouched)
     status: str = "sent"
     error: str | None = None
     due_at: datetime | None = None
@@ -144,6 +147,9 @@ class Dispatcher:
         self.horizon = max(horizon, 3.0 / self.pace.rate)  # at 29/s: claim ~100 ms ahead, two rows at most
         self.min_claim = max(1, int(self.pace.rate * self.horizon / 4))  # fewer, bigger claims at 1000/s
         self.rate = CellRate(self.pace.rate, self.pace.burst, clock, window=self.pace.window)
+        self.share: Share | None = SOLO  # None: not a sender right now (bot/senders.py)
+        self._may_send = asyncio.Event()
+        self._may_send.set()
         self.chats = ChatGaps(self.pace.private_gap, self.pace.group_gap, clock)
         self.stats: Counter[str] = Counter()
         self._inflight: dict[int, asyncio.Task[None]] = {}  # requests not yet answered
@@ -162,6 +168,36 @@ class Dispatcher:
         self._all_written.set()
         self._last_recovery = 0.0
         self._next_due = float("inf")  # monotonic time of the earliest retry/postponement we scheduled
+
+    # -- share ---------------------------------------------------------------------------
+    def set_share(self, share: Share | None) -> None:
+        """Membership changed (bot/senders.py). None: claim and start nothing more, and give the
+        rows claimed but not started back; else claim only this share's chats, at its pace."""
+        self.share = share
+        if share is None:
+            self._may_send.clear()
+            self._give_back(list(self._ready))
+            self._ready.clear()
+            self._ready_empty.set()
+            return
+        self.rate.share(share.pace_n)
+        self.min_claim = max(1, int(self.pace.rate / share.pace_n * self.horizon / 4))
+        self._may_send.set()
+
+    def _mine(self, stmt: Any) -> Any:
+        """Only this process's chats: chat_id mod n == rank (ids may be negative: groups)."""
+        share = self.share or SOLO
+        if share.n == 1:
+            return stmt
+        return stmt.where(((T.c.chat_id % share.n) + share.n) % share.n == share.rank)
+
+    def _give_back(self, rows: list[Claimed]) -> None:
+        """Claimed rows this process will not start: the writer puts them back to `pending`."""
+        for row in rows:
+            self._record(Outcome(row, "released", attempts=row.attempts - 1))
+        if rows:
+            self.stats["released"] += len(rows)
+            self._ensure_tasks()
 
     # -- claim ---------------------------------------------------------------------------
     def _claim_size(self) -> int:
@@ -183,6 +219,7 @@ class Dispatcher:
                 .order_by(T.c.priority, T.c.due_at, T.c.id)
                 .limit(limit + 16)
             )
+            stmt = self._mine(stmt)
             if not self.db.is_sqlite:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = (await session.execute(stmt)).all()
@@ -222,17 +259,28 @@ class Dispatcher:
                 )
         return taken, bool(stale or postponed)
 
+    async def _claim_whole(self, limit: int) -> tuple[list[Claimed], bool]:
+        """`claim`, never cut by a cancellation (shutdown): rows it committed as `sending` are
+        given back rather than left to the lease (which would make routine ones `unknown`)."""
+        task = asyncio.ensure_future(self.claim(limit))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                rows, _ = await task
+                self._busy.update(row.id for row in rows)
+                self._give_back(rows)
+            raise
+
     async def recover(self) -> int:
         """Resolve `sending` rows whose lease expired (their process died): the unknown-outcome policy."""
         now = utcnow()
         mine = set(self._busy)
         async with self.db.begin() as session:
-            rows = (
-                await session.execute(
-                    select(T.c.id, T.c.priority, T.c.attempts).where(T.c.status == "sending", T.c.claimed_until < now)
-                )
-            ).all()
-            rows = [r for r in rows if r.id not in mine]
+            expired = select(T.c.id, T.c.priority, T.c.attempts).where(T.c.status == "sending", T.c.claimed_until < now)
+            if not self.db.is_sqlite:  # every process recovers: never two on one row
+                expired = expired.with_for_update(skip_locked=True)
+            rows = [r for r in (await session.execute(expired)).all() if r.id not in mine]
             again = [r.id for r in rows if resend_when_unsure(r.priority) and r.attempts < self.max_attempts]
             unsure = [r.id for r in rows if r.id not in set(again)]
             if again:
@@ -298,6 +346,10 @@ class Dispatcher:
         if outcome.due_at is not None:
             self._note_due(max((outcome.due_at - utcnow()).total_seconds(), 0.0))
         self.stats[outcome.status if outcome.kind != "retry" else "retry"] += 1
+        self._record(outcome)
+
+    def _record(self, outcome: Outcome) -> None:
+        """Hand an outcome to the writer (it commits, then frees the row's concurrency slot)."""
         self._unwritten += 1
         self._all_written.clear()
         self._answers.append(outcome)
@@ -318,6 +370,9 @@ class Dispatcher:
 
     def _enqueue(self, rows: list[Claimed]) -> None:
         self._busy.update(row.id for row in rows)
+        if self.share is None:  # stopped being a sender while this claim ran
+            self._give_back(rows)
+            return
         self._ready.extend(rows)
         self._ready_empty.clear()
         self._ready_more.set()
@@ -330,7 +385,12 @@ class Dispatcher:
                 self._ready_more.clear()
                 await self._ready_more.wait()
                 continue
+            if not self._may_send.is_set():
+                await self._may_send.wait()
+                continue
             await self.rate.wait()
+            if not self._ready or not self._may_send.is_set():  # given back while waiting for our turn
+                continue
             row = self._ready.popleft()
             self.chats.sent(row.chat_id)
             task = asyncio.create_task(self._send(row), name=f"outbox-{row.id}")
@@ -342,6 +402,7 @@ class Dispatcher:
         sent = [{"b_id": o.row.id, "b_mid": o.message_id, "b_at": o.at} for o in batch if o.kind == "sent"]
         retry = [{"b_id": o.row.id, "b_due": o.due_at, "b_att": o.attempts, "b_err": o.error} for o in batch if o.kind == "retry"]
         final = [{"b_id": o.row.id, "b_status": o.status, "b_err": o.error} for o in batch if o.kind == "final"]
+        released = [{"b_id": o.row.id, "b_att": o.attempts} for o in batch if o.kind == "released"]
         blocked = sorted({o.unreachable_user for o in batch if o.unreachable_user is not None})
         async with self.db.begin() as session:
             if sent:
@@ -369,6 +430,13 @@ class Dispatcher:
                         status=bindparam("b_status"), last_error=bindparam("b_err"), claimed_until=None
                     ),
                     final,
+                )
+            if released:
+                await session.execute(
+                    update(T).where(T.c.id == bindparam("b_id"), T.c.status == "sending").values(
+                        status="pending", attempts=bindparam("b_att"), claimed_until=None
+                    ),
+                    released,
                 )
             if blocked:
                 now = utcnow()
@@ -428,8 +496,8 @@ class Dispatcher:
         if time.monotonic() - self._last_recovery > min(self.lease.total_seconds() / 4, 10.0):
             self._last_recovery = time.monotonic()
             await self.recover()
-        claimed = 0
-        while True:
+        claimed, sent, started = 0, self.stats["sent"], time.monotonic()
+        while self.share is not None:
             size = self._claim_size()
             if size < self.min_claim and self._ready:  # enough queued: claim a real batch a little later
                 size = 0
@@ -440,7 +508,7 @@ class Dispatcher:
                 else:  # the pace is the limit: claim again when the queue runs low
                     await asyncio.sleep(max(self.horizon / 2, 0.001))
                 continue
-            rows, touched = await self.claim(size)
+            rows, touched = await self._claim_whole(size)
             if rows:
                 claimed += len(rows)
                 self._enqueue(rows)
@@ -454,11 +522,17 @@ class Dispatcher:
                 break
         await self.settle()
         self.chats.prune()
+        if claimed:
+            share = self.share or SOLO
+            log.info(
+                "outbox : %d message(s) envoyé(s) en %.1f s (expéditeur %d sur %d)",
+                self.stats["sent"] - sent, time.monotonic() - started, share.rank + 1, share.n,
+            )
         return claimed
 
     async def _due_now(self) -> bool:
         async with self.db.begin() as session:
-            found = await session.scalar(select(T.c.id).where(T.c.status == "pending", T.c.due_at <= utcnow()).limit(1))
+            found = await session.scalar(self._mine(select(T.c.id).where(T.c.status == "pending", T.c.due_at <= utcnow()).limit(1)))
         return found is not None
 
     async def close(self) -> None:
@@ -502,17 +576,29 @@ def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher
 
 
 async def run_dispatcher(bot: Bot, services: Services, **overrides: Any) -> None:
-    """The outbox task of a bot process: elected sender only (one pacer per bot token)."""
-    from bot.leader import Leader
-
+    """The outbox task of a bot process."""
     dispatcher = dispatcher_for(bot, services, **overrides)
     services.outbox = dispatcher  # type: ignore[attr-defined]  (tests and /envois read its stats)
-    sender = Leader(services.db.url, key=SENDER_LOCK_KEY)
-    sender.start()
+    await run_sender(dispatcher, services.outbox_wait)
+
+
+async def run_sender(dispatcher: Dispatcher, idle: Callable[[float], Awaitable[None]]) -> None:
+    """Run `dispatcher` until cancelled: on PostgreSQL as one of the live senders, sending its
+    share (bot/senders.py); on SQLite as the only one. Stopping: no new start, rows claimed but
+    not started given back, answers in flight recorded, and only then the slot freed."""
+    senders = None
+    if not dispatcher.db.is_sqlite:
+        span = dispatcher.pace.window[1] if dispatcher.pace.window else 1.0
+        senders = Senders(dispatcher.db.url, dispatcher.set_share, span=span)
+        dispatcher.set_share(None)  # nothing before the others have seen our slot
+        senders.start()
     await dispatcher.http.start()
     try:
-        await dispatcher.run(services.outbox_wait, sender.elected.wait)
+        await dispatcher.run(idle, senders.active.wait if senders else None)
     finally:
+        if senders is not None:
+            dispatcher.set_share(None)
         await dispatcher.close()
         await dispatcher.http.close()
-        await sender.stop()
+        if senders is not None:
+            await senders.stop()

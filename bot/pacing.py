@@ -7,6 +7,8 @@ so there is no first-second burst: PTB's AIORateLimiter lets ~60 through in the 
 that spaces sends `1/rate` apart and may catch up `burst - 1` late ones, capped by a strict
 sliding window of actual starts (30 in any 1.05 s): no window of one second ever holds more
 than 30 sends even when up to 50 ms of network jitter bunches them on Telegram's side.
+When several processes send for one bot (bot/senders.py), each takes `share(n)`: 1/n of the
+rate and of the window.
 """
 
 from __future__ import annotations
@@ -57,13 +59,28 @@ class CellRate:
     def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic, window: tuple[int, float] | None = None) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
-        self.interval = 1.0 / rate
-        self.tolerance = (burst - 1) * self.interval
+        self.rate = rate  # the bot's whole allowance; a process sending with others takes 1/n (share)
+        self.burst = burst
+        self.full_window = window
         self.clock = clock
-        self.window = window
         self._starts: deque[float] = deque()
         self._tat = 0.0  # theoretical arrival time of the next send
         self.paused_until = 0.0
+        self.interval = 0.0
+        self.share(1)
+
+    def share(self, n: int) -> None:
+        """Pace at 1/n of the allowance, because n processes send for this bot at once (bot/senders.py):
+        `rate / n` on average and at most `max(1, limit // n)` starts per window span, so the n
+        windows together never exceed the bot's limit. Starts already made keep counting."""
+        if n < 1:
+            raise ValueError("a share is 1/n with n at least 1")
+        self.n = n
+        interval, self.interval = self.interval, n / self.rate
+        if interval and self._tat > self.clock():  # the next start counts from the last one at the new spacing
+            self._tat += self.interval - interval
+        self.tolerance = (self.burst - 1) * self.interval
+        self.window = None if self.full_window is None else (max(1, self.full_window[0] // n), self.full_window[1])
 
     def delay(self) -> float:
         """Seconds to wait before the next send may start (0: now)."""

@@ -2,7 +2,7 @@
 
     python -m tests.outbox_runner --db URL --api http://127.0.0.1:PORT/bot --token T --rate 3000
 
-It uses the production entry point (`bot.outbox.run_dispatcher`, sender election included)
+It uses the production entry point (`bot.outbox.run_dispatcher`, sender slot included)
 with the pace raised, so 2,000 messages take seconds instead of a minute.
 """
 

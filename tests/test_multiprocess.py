@@ -3,11 +3,14 @@
 The real command line (`python -m bot webhook`) runs three times, each on its own port. The
 fake Bot API delivers updates to a small round-robin load balancer (passive health checks: a
 backend that fails is taken out and the request goes to the next one), so consecutive
-messages of one person land on different processes. Midway, the process that was elected
-first (periodic jobs and outbox sender) is killed with SIGKILL while people keep writing.
+messages of one person land on different processes. All of them send the outbox, each its
+share of the chats and of the pace (bot/senders.py). Midway, the process that was elected
+first for the periodic jobs is killed with SIGKILL while people keep writing.
 
-Checked: every update answered; every outbox message delivered exactly once; conversations
-that hop between processes end where they should; another process takes the periodic jobs.
+Checked: every update answered; every outbox message delivered exactly once, the first wave by
+all three processes and the second by both survivors (each logs how many it sent);
+conversations that hop between processes end where they should; another process takes the
+periodic jobs.
 
 The kill lands between two outbox waves, never on an outbox request in flight: Telegram has
 no idempotency key, so a request cut by a kill has an *unknown* outcome, settled by the
@@ -46,6 +49,7 @@ OUTBOX_WAVE = 2500  # two waves: 5,000 messages
 STREAM = 300  # people who each send one command, half before the kill, half after
 TRAVELLERS = 8  # people onboarding and registering, step by step, across the kill
 GHT = "GHT Cœur Grand Est"
+SENT_LINE = re.compile(r"outbox : (\d+) message\(s\) envoyé\(s\)")
 
 
 def free_port() -> int:
@@ -142,6 +146,10 @@ class BotProcess:
             raise AssertionError(f"{self.name}: no {count}× {pattern!r} in its log ({self.log_path}):\n" + "\n".join(self.lines[-30:]))
         return hits
 
+    def sent_logged(self) -> int:
+        """Outbox messages this process says it sent (one log line per drain)."""
+        return sum(int(m.group(1)) for line in self.lines if (m := SENT_LINE.search(line)))
+
     @property
     def pid(self) -> int:
         assert self.proc is not None
@@ -192,13 +200,14 @@ async def test_three_processes_one_killed_nothing_lost_nothing_doubled(pg: Datab
     }
     bots = [BotProcess(f"bot{i}", {**base_env, "PORT": str(port)}, tmp_path / f"bot{i}.log") for i, port in enumerate(ports)]
     try:
-        # The first process alone: it is elected for the periodic jobs and as outbox sender.
+        # The first process alone: it is elected for the periodic jobs. Then all three share the outbox.
         first = bots[0]
         await first.start()
         await first.wait_line(r"webhook prêt")
-        await first.wait_line(r"» : ce processus \(pid \d+\) est élu", count=2)
+        await first.wait_line(elected_line("tâches périodiques", first.pid))
         await asyncio.gather(*(b.start() for b in bots[1:]))
         await asyncio.gather(*(b.wait_line(r"webhook prêt") for b in bots[1:]))
+        await asyncio.gather(*(b.wait_line(r"outbox : expéditeur \d sur 3") for b in bots))
 
         # Outbox wave 1, people writing, people onboarding across processes.
         recipients = list(range(7_000_001, 7_000_001 + 2 * OUTBOX_WAVE))
@@ -212,11 +221,15 @@ async def test_three_processes_one_killed_nothing_lost_nothing_doubled(pg: Datab
             api.send_text(person, "/aide")
         await delivered(api, recipients[:OUTBOX_WAVE])
         await all_recorded(pg, OUTBOX_WAVE)
+        await all_logged(bots, OUTBOX_WAVE)
+        wave1 = [b.sent_logged() for b in bots]
         await asyncio.wait_for(onboarding, 60)  # conversations between steps, not mid-step (see docstring)
 
         # SIGKILL the elected process while updates keep coming.
         for person in stream[STREAM // 2 : STREAM // 2 + 50]:
             api.send_text(person, "/aide")
+        two = r"outbox : expéditeur \d sur 2"
+        already = [sum(1 for line in b.lines if re.search(two, line)) for b in bots[1:]]
         first.kill()
         killed_at = asyncio.get_running_loop().time()
         for person in stream[STREAM // 2 + 50 :]:
@@ -224,10 +237,13 @@ async def test_three_processes_one_killed_nothing_lost_nothing_doubled(pg: Datab
         survivors = bots[1:]
         elected = await asyncio.wait_for(_first_elected(survivors, "tâches périodiques"), 30)
         reelected_after = asyncio.get_running_loop().time() - killed_at
+        await asyncio.gather(*(b.wait_line(two, count=k + 1) for b, k in zip(survivors, already)))  # they saw it
         await enqueue(pg, recipients[OUTBOX_WAVE:], "vague2")
         registering = asyncio.gather(*(t.register() for t in travellers))  # the rest of their story, on the survivors
         await delivered(api, recipients[OUTBOX_WAVE:])
         await all_recorded(pg, 2 * OUTBOX_WAVE)
+        await all_logged(bots, 2 * OUTBOX_WAVE)
+        wave2 = [b.sent_logged() - sent for b, sent in zip(bots, wave1)]
         await asyncio.wait_for(registering, 60)
         for person in stream:
             await api.wait_for(lambda m, uid=person["id"]: m["chat"]["id"] == uid, timeout=30)
@@ -242,10 +258,13 @@ async def test_three_processes_one_killed_nothing_lost_nothing_doubled(pg: Datab
             members = await session.scalar(select(func.count()).select_from(Membership).where(Membership.user_id >= 9_000_001))
             seats = await session.scalar(select(func.count()).select_from(Registration).where(Registration.user_id >= 9_000_001, Registration.status == "confirmed"))
         assert (onboarded, members, seats) == (TRAVELLERS, TRAVELLERS, TRAVELLERS)
+        # Every process sent its part of the outbox while it was alive.
+        assert all(n > 0 for n in wave1) and wave2[0] == 0 and all(n > 0 for n in wave2[1:])
         # Every survivor handled updates; the periodic jobs have a new home.
         assert elected in (b.pid for b in survivors)
         assert balancer.down == {0} and all(balancer.forwarded[i] > 0 for i in (1, 2))
-        print(f"\nupdates per process {dict(balancer.forwarded)}, periodic jobs re-elected {reelected_after:.2f} s after the kill (pid {elected})")
+        print(f"\nupdates per process {dict(balancer.forwarded)}, outbox sent per process {wave1} then {wave2}, "
+              f"periodic jobs re-elected {reelected_after:.2f} s after the kill (pid {elected})")
     finally:
         await asyncio.gather(*(b.stop() for b in bots), return_exceptions=True)
         await balancer.stop()
@@ -277,6 +296,15 @@ async def all_recorded(db: Database, n: int) -> None:
                 return
         await asyncio.sleep(0.05)  # polling the database: no event crosses the process boundary
     raise AssertionError(f"fewer than {n} outbox rows recorded as sent")
+
+
+async def all_logged(bots: list[BotProcess], n: int) -> None:
+    """Each process logs its count when its drain ends, just after its last commit."""
+    for _ in range(200):
+        if sum(b.sent_logged() for b in bots) >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the processes logged {[b.sent_logged() for b in bots]} sends, fewer than {n}")
 
 
 async def _first_elected(survivors: list[BotProcess], role: str) -> int:
