@@ -1,6 +1,6 @@
 """Updates per second, latency and memory: our bot against bare PTB and aiogram echo bots (issue #6).
 
-    python bench/updates.py                       # everything: ~5 minutes on 2 cores
+    python bench/updates.py                       # everything: ~9 minutes on 2 cores
     python bench/updates.py --quick               # smaller runs, to try things out
     python bench/updates.py --bots ours --backends postgresql --latencies 50
 
