@@ -37,6 +37,35 @@ def asyncpg_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def lock_connection(database_url: str, purpose: str):  # type: ignore[no-untyped-def]
+    """A connection of its own, outside the pool, to hold a session-level advisory lock.
+
+    The lock lives exactly as long as this session; the server-side keepalives make PostgreSQL
+    notice a vanished client within ~30 s and free the lock.
+    """
+    import asyncpg
+
+    return await asyncpg.connect(
+        asyncpg_dsn(database_url),
+        timeout=10,
+        server_settings={
+            "application_name": f"relais-{purpose}-{os.getpid()}",
+            "tcp_keepalives_idle": "10",
+            "tcp_keepalives_interval": "5",
+            "tcp_keepalives_count": "3",
+        },
+    )
+
+
+async def close_lock_connection(conn) -> None:  # type: ignore[no-untyped-def]
+    """Close it politely, or drop the socket when the server is unreachable (the lock goes with it)."""
+    if conn is not None and not conn.is_closed():
+        try:
+            await asyncio.wait_for(conn.close(), 2)
+        except Exception:
+            conn.terminate()
+
+
 class Leader:
     """Holds (or waits for) the periodic-jobs lock and tells the process when that changes."""
 
@@ -107,20 +136,8 @@ class Leader:
                 await asyncio.sleep(self.retry_seconds)
 
     async def _connect(self):  # type: ignore[no-untyped-def]
-        import asyncpg
-
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(
-                asyncpg_dsn(self.database_url),
-                timeout=10,
-                server_settings={
-                    "application_name": f"relais-leader-{os.getpid()}",
-                    # The server notices a vanished client within ~30 s and frees the lock.
-                    "tcp_keepalives_idle": "10",
-                    "tcp_keepalives_interval": "5",
-                    "tcp_keepalives_count": "3",
-                },
-            )
+            self._conn = await lock_connection(self.database_url, "leader")
         return self._conn
 
     async def _try_lock(self) -> bool:
@@ -135,11 +152,7 @@ class Leader:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            try:
-                await asyncio.wait_for(conn.close(), 2)
-            except Exception:  # the server is unreachable: drop the socket without a goodbye
-                conn.terminate()
+        await close_lock_connection(conn)
 
     async def _set(self, leader: bool) -> None:
         if leader == self.is_leader:

@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.leader import asyncpg_dsn
+from bot.leader import close_lock_connection, lock_connection
 
 log = logging.getLogger(__name__)
 
@@ -155,19 +155,7 @@ class Senders:
 
     async def _join(self) -> bool:
         """Connect and take the first free slot."""
-        import asyncpg
-
-        self._conn = await asyncpg.connect(
-            asyncpg_dsn(self.database_url),
-            timeout=10,
-            server_settings={
-                "application_name": f"relais-outbox-{os.getpid()}",
-                # The server notices a vanished client within ~30 s and frees the slot.
-                "tcp_keepalives_idle": "10",
-                "tcp_keepalives_interval": "5",
-                "tcp_keepalives_count": "3",
-            },
-        )
+        self._conn = await lock_connection(self.database_url, "outbox")
         for slot in range(self.slots):
             if await self._conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", SLOT_CLASS, slot, timeout=10):
                 self.slot, self._joined_at, self._full, self._first_read = slot, self.clock(), False, True
@@ -225,8 +213,4 @@ class Senders:
         self._publish(None, why)
         self.slot = None
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            try:
-                await asyncio.wait_for(conn.close(), 2)
-            except Exception:  # the server is unreachable: drop the socket without a goodbye
-                conn.terminate()
+        await close_lock_connection(conn)
