@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -214,16 +214,12 @@ async def session_view(session: AsyncSession, session_id: int, user_id: int) -> 
     return SessionView(ms, ms.meeting, confirmed, waitlisted, my)
 
 
+_SEAT_COUNTS = select(*_seat_counts(bindparam("sid")))
+
+
 async def _status_counts(session: AsyncSession, session_id: int) -> tuple[int, int]:
-    row = (
-        await session.execute(
-            select(
-                func.sum(case((Registration.status == CONFIRMED, 1), else_=0)),
-                func.sum(case((Registration.status == WAITLISTED, 1), else_=0)),
-            ).where(Registration.session_id == session_id)
-        )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0)
+    confirmed, waitlisted = (await session.execute(_SEAT_COUNTS, {"sid": session_id})).one()
+    return int(confirmed or 0), int(waitlisted or 0)
 
 
 async def _position(session: AsyncSession, session_id: int, registration_id: int | None) -> int:
