@@ -159,21 +159,32 @@ def _request(reply: Reply, chat_id: int, query: CallbackQuery | None) -> tuple[s
 
 async def _send_replies(ctx: Ctx, api: Transport, query: CallbackQuery | None) -> None:
     for reply in ctx.replies:
-        chat_id = reply.chat_id or ctx.chat_id
-        method, params = _request(reply, chat_id, query)
-        answer = await _call(api, method, params)
-        if method == "editMessageText" and not answer.ok:
-            if "not modified" in answer.description.lower():
-                continue
-            # The message is too old or gone: say it in a new one instead.
-            method, params = _request(replace(reply, edit=False), chat_id, query)
-            answer = await _call(api, method, params)
-        if answer.ok:
-            continue
-        if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
-            log.info("reply not delivered: %s", answer.description)
+        if not await _deliver(api, reply, reply.chat_id or ctx.chat_id, query):
             return
-        raise _reply_error(answer)
+
+
+async def send_late(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, reply: Reply) -> None:
+    """A reply made after the commit (a PDF or chart drawn outside the transaction), sent the
+    same way as the others; for `ctx.after_commit` hooks."""
+    await _deliver(ctx.services.telegram(context.bot), reply, reply.chat_id or ctx.chat_id, None)
+
+
+async def _deliver(api: Transport, reply: Reply, chat_id: int, query: CallbackQuery | None) -> bool:
+    """Send one reply; False when the person blocked the bot (nobody to send the rest to)."""
+    method, params = _request(reply, chat_id, query)
+    answer = await _call(api, method, params)
+    if method == "editMessageText" and not answer.ok:
+        if "not modified" in answer.description.lower():
+            return True
+        # The message is too old or gone: say it in a new one instead.
+        method, params = _request(replace(reply, edit=False), chat_id, query)
+        answer = await _call(api, method, params)
+    if answer.ok:
+        return True
+    if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
+        log.info("reply not delivered: %s", answer.description)
+        return False
+    raise _reply_error(answer)
 
 
 async def _call(api: Transport, method: str, params: dict[str, Any]) -> Answer:

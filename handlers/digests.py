@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import InputFile, Update
-from telegram.constants import ParseMode
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.crisis_kit import gather, kit_filename, render
-from handlers.common import Ctx, callback_parts, handler
+from handlers.common import Ctx, Reply, callback_parts, handler, send_late
 from handlers.crisis import category_label, require_cell
 from storage import crisis as store
 
@@ -67,11 +66,11 @@ async def on_kit(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if not require_cell(ctx):
         return
     data = await gather(ctx.session, ctx.services, now=ctx.now, lang=ctx.lang)
-    lang, chat_id = ctx.lang, ctx.chat_id
+    lang = ctx.lang
     name, caption = kit_filename(ctx.now, ctx.services.tz), ctx.t("crisis.kit_caption")
 
     async def send() -> None:
         pdf = await asyncio.to_thread(render, data, lang)
-        await context.bot.send_document(chat_id, InputFile(pdf, filename=name), caption=caption, parse_mode=ParseMode.HTML)
+        await send_late(ctx, context, Reply(caption, document=(name, pdf)))
 
     ctx.after_commit.append(send)

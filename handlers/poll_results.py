@@ -13,14 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InputFile, Update
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import charts, notify
 from bot.i18n import t, tn
 from bot.services import Services
 from bot.transport import file_param
-from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.common import Ctx, Reply, callback_parts, handler, int_or_none, send_late
 from handlers.date_polls import WORD, slot_text
 from handlers.polls import coordinator_lang, deadline_text
 from storage import outbox
@@ -208,11 +208,10 @@ async def on_results_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
 
 def send_chart_after_commit(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, spec: ChartSpec) -> None:
     """Draw the chart once the transaction is over, then send it as a picture."""
-    chat_id = ctx.chat_id
 
     async def send() -> None:
         png = await asyncio.to_thread(render_chart, spec)
-        await context.bot.send_photo(chat_id, InputFile(png, filename="resultats.png"))
+        await send_late(ctx, context, Reply(photo=png))
 
     ctx.after_commit.append(send)
 
