@@ -11,6 +11,16 @@ from bot.config import load_settings
 from bot.logs import setup_logging
 
 
+def _without_ptb_webhook_server() -> None:
+    """Keep PTB from importing tornado, which it loads only for its own webhook server.
+
+    We serve webhooks with aiohttp (bot/webhook.py); tornado is installed only by the test and
+    bench extras, yet PTB imports it whenever it is present: 6 MiB per process (issue #6).
+    PTB treats the refused import as "webhooks not installed".
+    """
+    sys.modules.setdefault("tornado", None)  # type: ignore[assignment]
+
+
 def _migrate(database_url: str) -> None:
     from storage.db import Database
     from storage.migrate import upgrade
@@ -45,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         _migrate(settings.database_url)
         log.info("schéma à jour")
         return 0
+    _without_ptb_webhook_server()
     _migrate(settings.database_url)
     from bot.runner import run_polling, run_webhook
 

@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.i18n import SUPPORTED, t
 from bot.logs import install_redaction
 from bot.processor import BackpressureQueue, PerUserOrderedProcessor
-from bot.request import AiohttpRequest
+from bot.request import AiohttpRequest, UpdatesRequest
 from bot.services import Services
 from storage.db import Database
 
@@ -52,7 +52,7 @@ def build_application(settings: Settings, db: Database, *, request=None, get_upd
         builder = builder.base_file_url(settings.file_api_url)
     # aiohttp instead of PTB's httpx client: twice the throughput (see bot/request.py, bench/).
     builder = builder.request(request if request is not None else AiohttpRequest(connection_pool_size=16))
-    builder = builder.get_updates_request(get_updates_request if get_updates_request is not None else AiohttpRequest(connection_pool_size=2))
+    builder = builder.get_updates_request(get_updates_request if get_updates_request is not None else UpdatesRequest(connection_pool_size=2))
     application = builder.build()
     install_redaction([settings.token, settings.webhook_secret])  # every logger, every entry point
     application.bot_data["services"] = Services(settings=settings, db=db)

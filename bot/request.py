@@ -15,9 +15,11 @@ from typing import Any
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
+from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.incoming import lean
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -103,6 +105,22 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut(f"aiohttp: {type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The client PTB polls `getUpdates` with: updates come out lean (see `bot.incoming`)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        answer = BaseRequest.parse_json_payload(payload)
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if isinstance(result, list):
+            for update in result:
+                if isinstance(update, dict):
+                    lean(update)
+        return answer
 
 
 def _multipart(request_data: RequestData) -> aiohttp.FormData:

@@ -23,6 +23,8 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot.incoming import parse_update
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -81,7 +83,7 @@ class WebhookServer:
             return web.Response(status=503, text="stopping")  # Telegram retries elsewhere
         try:
             data = json.loads(await request.read())
-            update = Update.de_json(data, self.application.bot)
+            update = parse_update(data, self.application.bot)
         except Exception:  # malformed JSON or not an Update: retrying would not help
             log.warning("webhook : mise à jour illisible ignorée")
             return web.Response(status=400, text="bad update")
