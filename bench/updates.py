@@ -338,8 +338,10 @@ class Collector:
 
 
 def _bot_command(bot: str, transport: str) -> list[str]:
-    profile = os.environ.get("BENCH_PROFILE")  # e.g. /tmp/ours.txt: the bot runs under pyinstrument
+    profile = os.environ.get("BENCH_PROFILE")  # /tmp/ours.txt: under pyinstrument; /tmp/ours.prof: under cProfile
     if bot == "ours":
+        if profile and profile.endswith(".prof"):
+            return [sys.executable, "-m", "cProfile", "-o", profile, "-m", "bot", "run" if transport == "polling" else "webhook"]
         if profile:
             return [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", profile, "-m", "bot", "run" if transport == "polling" else "webhook"]
         return [sys.executable, "-m", "bot", "run" if transport == "polling" else "webhook"]

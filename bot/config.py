@@ -40,7 +40,7 @@ class Settings:
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8080
     paid_broadcast: bool = False
-    concurrent_updates: int = 256
+    concurrent_updates: int = 64
     conversation_timeout_minutes: int = 30
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -156,7 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         webhook_listen=env.get("WEBHOOK_LISTEN", "0.0.0.0").strip() or "0.0.0.0",
         webhook_port=_int("PORT", env.get("PORT", "8080") or "8080", minimum=1),
         paid_broadcast=_bool("PAID_BROADCAST", env.get("PAID_BROADCAST", "false")),
-        concurrent_updates=_int("CONCURRENT_UPDATES", env.get("CONCURRENT_UPDATES", "256") or "256", minimum=1),
+        concurrent_updates=_int("CONCURRENT_UPDATES", env.get("CONCURRENT_UPDATES", "64") or "64", minimum=1),
         conversation_timeout_minutes=_int(
             "CONVERSATION_TIMEOUT_MINUTES", env.get("CONVERSATION_TIMEOUT_MINUTES", "30") or "30", minimum=1
         ),

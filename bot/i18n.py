@@ -75,9 +75,15 @@ def t(key: str, lang: str = DEFAULT, /, *, html: bool = True, **params: Any) -> 
     return _render(template, params, html)
 
 
+@cache
+def _plural_rule(lang: str) -> Any:
+    """The language's CLDR plural rule (parsing the locale each time cost more than the rule)."""
+    return Locale.parse(lang).plural_form
+
+
 def tn(key: str, n: int, lang: str = DEFAULT, /, *, html: bool = True, **params: Any) -> str:
     """Plural-aware `t`: picks `key.one` or `key.other` for `n` by the language's CLDR rule."""
-    form = Locale.parse(lang).plural_form(abs(n))
+    form = _plural_rule(lang)(abs(n))
     chosen = f"{key}.{form}" if f"{key}.{form}" in catalogue(lang) else f"{key}.other"
     return t(chosen, lang, html=html, n=n, **params)
 

@@ -29,6 +29,11 @@ from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 _UNBOUNDED = 1 << 30
+# Admitted updates, running or waiting their turn. Kept well above the running limit: a
+# waiting update weighs a few KB while a running one holds a session, so one person's flood
+# queued behind their own lock must never fill admission and hold back everyone else
+# (tests/test_flood.py: 300 messages from one person, then one from someone else).
+MIN_IN_FLIGHT = 512
 RECENT = 50_000  # handled ids remembered for late `wait_handled` calls
 
 
@@ -52,7 +57,7 @@ class PerUserOrderedProcessor(BaseUpdateProcessor):
         if max_concurrent_updates < 1:
             raise ValueError("max_concurrent_updates must be a positive integer")
         self.limit = max_concurrent_updates
-        self.in_flight = in_flight or 2 * max_concurrent_updates  # admitted from the queue, running or waiting their turn
+        self.in_flight = in_flight or max(2 * max_concurrent_updates, MIN_IN_FLIGHT)
         self._admission: asyncio.Semaphore | None = None
         self._admitted: set[int] = set()
         self._slots: asyncio.Semaphore | None = None  # created inside the running loop
