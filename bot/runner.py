@@ -17,7 +17,6 @@ from telegram import Update
 
 from bot.app import build_application, start_application, stop_application
 from bot.config import ConfigError, Settings
-from bot.webhook import WebhookServer
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,8 @@ async def serve_webhook(settings: Settings, stop: asyncio.Event | None = None, r
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+    from bot.webhook import WebhookServer  # aiohttp's server: 2 MiB a polling process never loads
+
     db = Database(settings.database_url)
     application = build_application(settings, db)
     server = WebhookServer(application, secret=settings.webhook_secret or "", path=WEBHOOK_PATH)

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -67,9 +68,26 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+# Sessions of this database still inside a transaction, other than ours. Each test runs its
+# own event loop: a connection an earlier test left mid-transaction outlives that loop (the
+# server cannot know it is gone) and keeps its locks until the garbage collector happens to
+# close its socket, so TRUNCATE, which needs every table to itself, would wait for it.
+_LEFT_IN_TRANSACTION = text(
+    "SELECT pid, application_name, state, left(query, 200) AS query FROM pg_stat_activity"
+    " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+)
+
+
 async def _truncate_all(database: Database) -> None:
+    """Empty every table; end, and report, transactions an earlier test left open."""
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     async with database.engine.begin() as conn:
+        left = (await conn.execute(_LEFT_IN_TRANSACTION)).all()
+        for row in left:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": row.pid})
+        if left:
+            warnings.warn(f"sessions left in a transaction by an earlier test, ended: {[tuple(r) for r in left]}", stacklevel=1)
+        await conn.execute(text("SET LOCAL lock_timeout = '30s'"))  # a failure that names the table, never a silent hang
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

@@ -10,6 +10,7 @@ and while members join and leave, the pace never overshoots.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -73,9 +74,14 @@ class Sender:
         return self
 
     async def stop(self) -> None:
+        """Cancel the production loop; one that does not end within 30 s fails, showing where it is."""
         if self.task is not None:
             self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            done, _ = await asyncio.wait({self.task}, timeout=30)
+            if not done:
+                where = io.StringIO()
+                self.task.print_stack(file=where)
+                raise AssertionError(f"the sender did not stop within 30 s:\n{where.getvalue()}")
 
     @property
     def sent(self) -> int:
