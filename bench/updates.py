@@ -11,6 +11,11 @@ and at a simulated 50 ms round trip. Our bot is started exactly as in production
 database: 50,000 professionals, 5,000 meetings, 500,000 registrations. Its workload is a
 real one: each user sends /rencontres, then presses « S'inscrire » on the answer.
 
+Before the runs, for each database, the storage floor: the CPU the database work of one
+update costs with no Telegram, PTB or rendering around it (`storage_floor`). With
+`ptb-echo-aiohttp` (PTB on our HTTP client, answering and nothing else), the verdict turns
+both into the most one process of ours could handle, next to the aiogram echo bot's rate.
+
 Per run it prints:
 - start-up: process start to the first answered update;
 - burst: N updates pushed at once, time until every one is answered -> updates/s;
@@ -70,6 +75,7 @@ class Dataset:
     load_seconds: float
     counts: dict[str, int]
     next_user: int = 0  # users are handed out once, so no run sees another run's registrations
+    floor_ms: float = 0.0  # storage_floor(): the database work per update, nothing else
 
     def take_users(self, n: int) -> list[int]:
         start = self.next_user
@@ -258,6 +264,55 @@ async def load_national(backend: str, *, users: int = 50_000, meetings: int = 5_
         await conn.execute("ANALYZE")
         await conn.close()
     return Dataset(url=url, users=users, load_seconds=time.perf_counter() - started, counts=counts)
+
+
+# ============================================================================ the storage floor
+async def storage_floor(dataset: Dataset, users: int = 2_000) -> float:
+    """CPU ms per update of the database work alone, measured in this process.
+
+    Each user's two updates as the bot handles them, minus Telegram, PTB and rendering: one
+    transaction that loads the sender and the first page of /rencontres, then one that loads
+    the sender and registers for the first session offered, through the same storage
+    functions the handlers call, 64 users at a time as the bot runs them (CONCURRENT_UPDATES).
+    No bot on this store can spend less per update, so `1000 / floor` updates/s is the most one
+    process can handle (the verdict compares it with the aiogram echo bot's rate). The
+    PostgreSQL server's own CPU is not counted, as it is not in the bot's figure either.
+    """
+    from handlers.meetings import PAGE_SIZE
+    from storage import meetings as meetings_store
+    from storage import users as users_store
+
+    database = Database(dataset.url)
+    ids = dataset.take_users(users + users // 10)
+    warm, measured = ids[: users // 10], ids[users // 10 :]  # the first statements compile and fill caches
+
+    async def two_updates(uid: int) -> None:
+        now = datetime.now(UTC)
+        async with database.begin() as session:
+            await users_store.upsert_user(session, uid, first_name=f"Pro{uid % 10_000}", last_name=None, username=None, language="fr")
+            views, _ = await meetings_store.upcoming_sessions(session, user_id=uid, now=now, limit=PAGE_SIZE)
+        offered = next((v.session.id for v in views if v.my_status is None), None)
+        async with database.begin() as session:
+            await users_store.upsert_user(session, uid, first_name=f"Pro{uid % 10_000}", last_name=None, username=None, language="fr")
+            if offered is not None:
+                await meetings_store.register(session, offered, uid, now=now)
+
+    async def all_of(uids: list[int], at_once: int = 64) -> None:
+        slots = asyncio.Semaphore(at_once)
+
+        async def one(uid: int) -> None:
+            async with slots:
+                await two_updates(uid)
+
+        await asyncio.gather(*(one(uid) for uid in uids))
+
+    try:
+        await all_of(warm)
+        started = time.process_time()
+        await all_of(measured)
+        return 1000 * (time.process_time() - started) / (2 * len(measured))
+    finally:
+        await database.dispose()
 
 
 # ============================================================================ the fake, with latency on webhooks
@@ -500,7 +555,7 @@ def _register_button(message: dict[str, Any]) -> str | None:
 # ============================================================================ main
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bots", default="ours,ptb-echo,aiogram-echo", help="ours, ptb-echo, ptb-echo-conc, ptb-echo-aiohttp, aiogram-echo")
+    parser.add_argument("--bots", default="ours,ptb-echo,ptb-echo-aiohttp,aiogram-echo", help="ours, ptb-echo, ptb-echo-conc, ptb-echo-aiohttp, aiogram-echo")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--transports", default="polling,webhook")
     parser.add_argument("--latencies", default="0,50", help="simulated round trips, ms")
@@ -528,6 +583,8 @@ async def main(argv: list[str] | None = None) -> None:
             datasets[backend] = ds
             counts = ", ".join(f"{k} {v:,}" for k, v in ds.counts.items())
             print(f"[{backend}] national database loaded in {ds.load_seconds:.1f} s: {counts}", flush=True)
+            ds.floor_ms = await storage_floor(ds)
+            print(f"[{backend}] storage alone: {ds.floor_ms:.2f} ms CPU per update, at most {1000 / ds.floor_ms:,.0f} updates/s per process", flush=True)
     print(f"burst {args.updates} updates; latency at {args.rate:.0f} updates/s over {args.paced}; logs in {log_dir}", flush=True)
     print(f"{'bot':<14} {'database':<10} {'via':<8} {'RTT':>7} │ start-up │ throughput │ latency, update -> reply │ peak RSS │ CPU │", flush=True)
     results: list[Run] = []
@@ -541,12 +598,21 @@ async def main(argv: list[str] | None = None) -> None:
                     )
                     results.append(run)
                     print(run.row(), flush=True)
-    _verdict(results)
+    _verdict(results, datasets)
 
 
-def _verdict(results: list[Run]) -> None:
+def _verdict(results: list[Run], datasets: dict[str, Dataset]) -> None:
     """The issue's targets, checked against this run's own figures."""
     print("\ntargets (issue #6):")
+    for backend, ds in datasets.items():
+        for rival in (r for r in results if r.bot == "aiogram-echo" and r.latency_ms == 0 and r.per_second):
+            line = (f"  ours {backend:<10} {rival.transport:<8}   0 ms: storage alone caps one process at {1000 / ds.floor_ms:,.0f} updates/s "
+                    f"({1000 / ds.floor_ms / rival.per_second:.2f}× aiogram echo's {rival.per_second:,.0f}/s)")
+            frame = next((r for r in results if r.bot == "ptb-echo-aiohttp" and r.transport == rival.transport and r.latency_ms == 0 and r.cpu_ms), None)
+            if frame is not None:  # PTB and our HTTP client answering, doing nothing else
+                both = ds.floor_ms + frame.cpu_ms
+                line += f"; with PTB's own {frame.cpu_ms:.2f} ms (ptb-echo-aiohttp): {1000 / both:,.0f} updates/s ({1000 / both / rival.per_second:.2f}×)"
+            print(line)
     for run in results:
         if run.bot != "ours" or run.note:
             continue
