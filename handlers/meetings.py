@@ -132,11 +132,11 @@ async def register(ctx: Ctx, session_id: int) -> None:
         text = ctx.t(key, position=result.position)
     else:
         text = ctx.t(RESULT_KEYS[result.outcome])
-    if result.session is not None and result.outcome in ("confirmed", "waitlisted", "already_confirmed", "already_waitlisted"):
+    if result.session is not None and result.meeting is not None and result.outcome in ("confirmed", "waitlisted", "already_confirmed", "already_waitlisted"):
         tz = ctx.services.settings.timezone
         text = f"{text}\n\n" + ctx.t(
             "meetings.registration_summary",
-            title=result.session.meeting.title,
+            title=result.meeting.title,
             when=when_text(result.session, ctx.lang, tz),
         )
     ctx.answer(text.split("\n", 1)[0][:190])

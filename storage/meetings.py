@@ -55,7 +55,8 @@ RegisterOutcome = Literal["confirmed", "waitlisted", "already_confirmed", "alrea
 class RegisterResult:
     outcome: RegisterOutcome
     position: int | None = None
-    session: MeetingSession | None = None
+    session: SessionInfo | None = None
+    meeting: MeetingInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,16 @@ async def _lock_session(session: AsyncSession, session_id: int) -> MeetingSessio
     return await session.scalar(_LOCK_SESSION, {"session_id": session_id})
 
 
+# The session to register for and its meeting, locked, read as plain rows: building ORM objects
+# here cost 7-10 % of the database work per update (issue #6, bench/updates.py storage floor).
+# The seat counts stay a second statement: read after the lock is granted, they include the
+# registration of whoever held it (on PostgreSQL, one statement would count from before).
+_LOCK_FOR_REGISTRATION = (
+    select(*(_MS.c[name] for name in _SESSION_COLUMNS), *(_MT.c[name].label(f"m_{name}") for name in _MEETING_COLUMNS))
+    .join(_MT, _MS.c.meeting_id == _MT.c.id)
+    .where(_MS.c.id == bindparam("sid"))
+    .with_for_update(of=_MS)
+)
 # What registering needs to know once the session is locked, in one statement (issue #6): the
 # person's existing row, if any, and the seat counts.
 _REGISTRATION_STATE = select(
@@ -259,20 +270,21 @@ _POSITION = select(func.count()).where(
 async def register(session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None) -> RegisterResult:
     """Give the user a seat, or a place on the waiting list. Idempotent."""
     now = now or utcnow()
-    ms = await _lock_session(session, session_id)
-    if ms is None:
+    row = (await session.execute(_LOCK_FOR_REGISTRATION, {"sid": session_id})).first()
+    if row is None:
         return RegisterResult("missing")
-    if ms.status == "cancelled" or ms.meeting.status == "cancelled":
-        return RegisterResult("cancelled", session=ms)
+    ms, meeting = SessionInfo(*row[:_N_SESSION]), MeetingInfo(*row[_N_SESSION:])
+    if ms.status == "cancelled" or meeting.status == "cancelled":
+        return RegisterResult("cancelled", session=ms, meeting=meeting)
     if ms.starts_at <= now:
-        return RegisterResult("past", session=ms)
+        return RegisterResult("past", session=ms, meeting=meeting)
     existing_id, existing_status, confirmed, waitlisted = (await session.execute(_REGISTRATION_STATE, {"sid": session_id, "uid": user_id})).one()
     if existing_status == CONFIRMED:
-        return RegisterResult("already_confirmed", session=ms)
+        return RegisterResult("already_confirmed", session=ms, meeting=meeting)
     if existing_status == WAITLISTED:
-        return RegisterResult("already_waitlisted", await _position(session, session_id, existing_id), session=ms)
+        return RegisterResult("already_waitlisted", await _position(session, session_id, existing_id), session=ms, meeting=meeting)
     if ms.status == "closed":
-        return RegisterResult("closed", session=ms)
+        return RegisterResult("closed", session=ms, meeting=meeting)
     seat_free = ms.capacity is None or (confirmed < ms.capacity and waitlisted == 0)
     status = CONFIRMED if seat_free else WAITLISTED
     if existing_id is not None:  # a new row, so the queue order (id) is this arrival's
@@ -282,8 +294,8 @@ async def register(session: AsyncSession, session_id: int, user_id: int, *, now:
         {"session_id": session_id, "user_id": user_id, "status": status, "queued_at": now, "created_at": now, "updated_at": now},
     )
     if status == CONFIRMED:
-        return RegisterResult("confirmed", session=ms)
-    return RegisterResult("waitlisted", await _position(session, session_id, new_id), session=ms)
+        return RegisterResult("confirmed", session=ms, meeting=meeting)
+    return RegisterResult("waitlisted", await _position(session, session_id, new_id), session=ms, meeting=meeting)
 
 
 async def cancel_registration(
