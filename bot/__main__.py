@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 
@@ -19,6 +20,22 @@ def _without_ptb_webhook_server() -> None:
     PTB treats the refused import as "webhooks not installed".
     """
     sys.modules.setdefault("tornado", None)  # type: ignore[assignment]
+
+
+def _freeze_startup_objects() -> None:
+    """Take what start-up built (modules, handlers, catalogues: about 100,000 objects, all kept
+    until exit) out of the garbage collector's full passes.
+
+    Each full pass traverses every tracked object and pauses the event loop meanwhile: under a
+    5,000-update burst, 5 passes took up to 80 ms each, 262 ms in all; after `gc.freeze()`, at
+    most 38 ms and 110 ms in all (issue #6).
+    """
+    from bot.i18n import SUPPORTED, catalogue
+
+    for lang in SUPPORTED:
+        catalogue(lang)
+    gc.collect()
+    gc.freeze()
 
 
 def _migrate(database_url: str) -> None:
@@ -59,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     _migrate(settings.database_url)
     from bot.runner import run_polling, run_webhook
 
+    _freeze_startup_objects()
     if args.command == "run":
         run_polling(settings)
     else:
