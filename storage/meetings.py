@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select
@@ -274,17 +275,18 @@ async def register(session: AsyncSession, session_id: int, user_id: int, *, now:
     if row is None:
         return RegisterResult("missing")
     ms, meeting = SessionInfo(*row[:_N_SESSION]), MeetingInfo(*row[_N_SESSION:])
+    outcome = partial(RegisterResult, session=ms, meeting=meeting)
     if ms.status == "cancelled" or meeting.status == "cancelled":
-        return RegisterResult("cancelled", session=ms, meeting=meeting)
+        return outcome("cancelled")
     if ms.starts_at <= now:
-        return RegisterResult("past", session=ms, meeting=meeting)
+        return outcome("past")
     existing_id, existing_status, confirmed, waitlisted = (await session.execute(_REGISTRATION_STATE, {"sid": session_id, "uid": user_id})).one()
     if existing_status == CONFIRMED:
-        return RegisterResult("already_confirmed", session=ms, meeting=meeting)
+        return outcome("already_confirmed")
     if existing_status == WAITLISTED:
-        return RegisterResult("already_waitlisted", await _position(session, session_id, existing_id), session=ms, meeting=meeting)
+        return outcome("already_waitlisted", await _position(session, session_id, existing_id))
     if ms.status == "closed":
-        return RegisterResult("closed", session=ms, meeting=meeting)
+        return outcome("closed")
     seat_free = ms.capacity is None or (confirmed < ms.capacity and waitlisted == 0)
     status = CONFIRMED if seat_free else WAITLISTED
     if existing_id is not None:  # a new row, so the queue order (id) is this arrival's
@@ -294,8 +296,8 @@ async def register(session: AsyncSession, session_id: int, user_id: int, *, now:
         {"session_id": session_id, "user_id": user_id, "status": status, "queued_at": now, "created_at": now, "updated_at": now},
     )
     if status == CONFIRMED:
-        return RegisterResult("confirmed", session=ms, meeting=meeting)
-    return RegisterResult("waitlisted", await _position(session, session_id, new_id), session=ms, meeting=meeting)
+        return outcome("confirmed")
+    return outcome("waitlisted", await _position(session, session_id, new_id))
 
 
 async def cancel_registration(
