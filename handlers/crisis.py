@@ -118,7 +118,7 @@ async def audience_label(session: AsyncSession, audience: dict[str, Any], lang: 
         return ", ".join(t(f"profession.{v}", lang, html=False) for v in values)
     if kind == "groups":
         ids = {int(v) for v in values}
-        names = [g.name for g in await users_store.list_groups(session) if g.id in ids]
+        names = [g.name for g in await users_store.list_groups(session, include_archived=True) if g.id in ids]
         return ", ".join(names)
     return t("crisis.audience.all", lang, html=False)
 

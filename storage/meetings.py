@@ -429,7 +429,8 @@ async def cancel_session(session: AsyncSession, session_id: int) -> MeetingSessi
 
 
 async def group_by_slug(session: AsyncSession, slug: str) -> Group | None:
-    return await session.scalar(select(Group).where(Group.slug == slug))
+    """The active group with this short id (an archived one is not offered any more)."""
+    return await session.scalar(select(Group).where(Group.slug == slug, Group.archived_at.is_(None)))
 
 
 # -- A coordinator's side (issue #2): counts, exports, edits -------------------------------

@@ -58,7 +58,11 @@ class User(Base):
 
 
 class Group(Base):
-    """A CPTS, an MSP, a GHT working group, a departmental coordinators' group…"""
+    """A CPTS, an MSP, a GHT working group, a departmental coordinators' group…
+
+    Coordinators create them with /groupes; `slug` is the short id typed in commands,
+    `chat_id` the Telegram group chat linked to it (polls can be posted there).
+    """
 
     __tablename__ = "groups"
 
@@ -68,6 +72,7 @@ class Group(Base):
     kind: Mapped[str] = mapped_column(String(16), default="other")
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # set: gone from pickers and invitations, data kept
 
 
 class Membership(Base):

@@ -76,8 +76,12 @@ async def set_groups(session: AsyncSession, user_id: int, group_ids: Iterable[in
         session.add(Membership(user_id=user_id, group_id=gid))
 
 
-async def list_groups(session: AsyncSession) -> list[Group]:
-    return list(await session.scalars(select(Group).order_by(Group.name)))
+async def list_groups(session: AsyncSession, *, include_archived: bool = False) -> list[Group]:
+    """Groups by name; archived ones only when asked (they are gone from every picker)."""
+    query = select(Group).order_by(Group.name)
+    if not include_archived:
+        query = query.where(Group.archived_at.is_(None))
+    return list(await session.scalars(query))
 
 
 async def coordinated_group_ids(session: AsyncSession, user_id: int) -> list[int]:
