@@ -7,6 +7,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot.errors import on_error
 from handlers import dialog, meetings, onboarding
 from handlers import coordination, new_meeting  # Meetings, a coordinator's side
+from handlers import groups  # Groups from nothing: /groupes, invitations, /coordinateur
 from bot import flood, retention  # noqa: F401  Hardening: guards; retention registers its periodic purge
 from handlers import privacy  # Hardening: /mesdonnees, /oublier
 
@@ -41,10 +42,16 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("inscrits", coordination.on_registrants, filters=private))
     add(CommandHandler("gerer", coordination.on_manage, filters=private))
     add(CommandHandler("lien", coordination.on_link, filters=private))
-    add(CommandHandler("coordinateur", coordination.on_appoint, filters=private))
     add(CallbackQueryHandler(new_meeting.on_new_meeting_button, pattern=r"^nr:"))
     add(CallbackQueryHandler(coordination.on_coordination_button, pattern=r"^co:"))
     # End of: meetings, a coordinator's side.
+
+    # Groups: created, renamed, archived, linked to a Telegram chat, invited to (handlers/groups.py).
+    add(CommandHandler("groupes", groups.on_groups, filters=private))
+    add(CommandHandler("coordinateur", groups.on_appoint, filters=private))
+    add(CommandHandler("start", groups.on_start_in_group, filters=filters.ChatType.GROUPS))  # after ?startgroup=g<id>
+    add(CallbackQueryHandler(groups.on_groups_button, pattern=r"^gp:"))
+    # End of: groups.
 
     # Hardening and personal data (bot/flood.py, handlers/privacy.py).
     flood.install(application)  # group -2: flood throttle, edits ignored; group -1: file size limit

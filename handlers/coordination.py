@@ -1,4 +1,4 @@
-"""A coordinator's tools for published meetings: /inscrits, /gerer, /lien, /coordinateur.
+"""A coordinator's tools for published meetings: /inscrits, /gerer, /lien (/coordinateur: handlers/groups.py).
 
 Buttons carry "co:<action>:<id>" (a meeting id for ins|ger|lnk, a session id otherwise). The
 id comes from the client, so every press reloads the meeting and checks that this user may
@@ -21,7 +21,7 @@ from telegram.ext import ContextTypes
 from bot import notify
 from bot.dates import When, format_when
 from bot.export import filename_for, registrants_csv
-from bot.i18n import SafeHTML, t
+from bot.i18n import t
 from bot.qr import qr_png
 from bot.session_events import on_session_changed
 from handlers import dialog
@@ -41,7 +41,6 @@ from handlers.new_meeting import (
 from handlers.render import session_label, when_text
 from storage import dialogs
 from storage import meetings as store
-from storage import users as users_store
 from storage.models import Dialog, Meeting, MeetingSession
 
 EDIT_FLOW = "edit_session"
@@ -106,46 +105,6 @@ async def on_manage(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE
 async def on_link(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/lien: the registration link and QR code of each session."""
     await pick_meeting(ctx, "lnk", "coord.pick_meeting_link")
-
-
-@handler
-async def on_appoint(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/coordinateur <id|@username> [group-slug]: appoint a coordinator of one group, or of all (admins)."""
-    if not await ctx.is_coordinator():
-        ctx.refuse()
-        return
-    args = context.args or []
-    if not 1 <= len(args) <= 2:
-        ctx.say("coord.appoint.usage")
-        return
-    target = await users_store.find_user(ctx.session, args[0])
-    if target is None:
-        ctx.say("coord.appoint.unknown_user", ref=args[0][:64])
-        return
-    group = None
-    if len(args) == 2:
-        group = await store.group_by_slug(ctx.session, args[1].strip().lower())
-        if group is None:
-            ctx.say("coord.appoint.unknown_group", slug=args[1][:64])
-            return
-        if not await ctx.may_manage_group(group.id):
-            ctx.refuse()
-            return
-    elif not ctx.is_admin:
-        ctx.refuse("coord.appoint.only_admin_everywhere")
-        return
-    await users_store.appoint_coordinator(ctx.session, target, group.id if group else None)
-    scope_key = "coord.appoint.scope_group" if group else "coord.appoint.scope_all"
-    group_name = group.name if group else ""
-    ctx.say("coord.appoint.done", name=target.display_name, scope=SafeHTML(ctx.t(scope_key, group=group_name)))
-    await notify.notify(
-        ctx.session,
-        [target.id],
-        purpose=f"appointed:u{target.id}:g{group.id if group else 0}:{int(ctx.now.timestamp())}",
-        render=lambda lang: (t("coord.appoint.you_are", lang, scope=SafeHTML(t(scope_key, lang, group=group_name))), None),
-        default_lang=ctx.services.settings.default_locale,
-    )
-    ctx.wake_outbox = True
 
 
 # -- buttons --------------------------------------------------------------------------------

@@ -173,7 +173,10 @@ async def on_new_meeting(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
         ctx.refuse()
         return
     if not await manageable_groups(ctx):
-        ctx.say("coord.new.no_groups")
+        if ctx.is_admin:  # a fresh database: the meeting needs a group, offer to create it
+            ctx.say("groups.create_first_for_meeting", [[(ctx.t("groups.button_first"), "gp:new:0")]])
+        else:
+            ctx.say("coord.new.no_groups")
         return
     await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, FLOW, "title", {"sessions": []})
     ctx.say("coord.new.ask_title", max=TITLE_MAX)
@@ -345,6 +348,9 @@ async def pressed_group(ctx: Ctx, d: Dialog, group_id: int) -> None:
     group = await ctx.session.get(Group, group_id)
     if group is None or not await ctx.may_manage_group(group_id):
         ctx.refuse()
+        return
+    if group.archived_at is not None:  # archived since the list was shown
+        ctx.answer(ctx.t("common.stale_button"), alert=True)
         return
     dialogs.advance(d, "date", group_id=group_id)
     ctx.edit(ctx.t("coord.new.group_chosen", group=group.name))

@@ -1,4 +1,10 @@
-"""First contact and profile: /start (with deep links), /profil, /langue, /aide."""
+"""First contact and profile: /start (with deep links), /profil, /langue, /aide.
+
+Deep links: `/start r<session>` opens a session's registration card, `/start g<group>` is a
+group's invitation (profession asked if missing, group joined, its next meetings shown).
+With no active group yet, a global coordinator is guided to create the first one and anyone
+else is told to ask for an invitation link: /start never ends on an empty group list.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,17 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import keys_with_prefix, t
-from handlers import dialog, meetings
+from handlers import dialog, groups, meetings
 from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.render import session_card
 from storage import dialogs
+from storage import groups as groups_store
+from storage import meetings as meetings_store
 from storage import users as users_store
+from storage.models import Group
 from storage.users import PROFESSIONS
+
+INVITE_MEETINGS_SHOWN = 3
 
 ONBOARDING = "onboarding"
 dialog.flow(ONBOARDING, {})  # every step is answered with buttons
@@ -37,9 +49,22 @@ async def ask_profession(ctx: Ctx, *, edit: bool = False) -> None:
 
 @handler
 async def on_start(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start [r<id>]: onboarding for newcomers, then the meeting a deep link points to."""
+    """/start [r<session>|g<group>]: onboarding for newcomers, then what a deep link points to."""
     payload = context.args[0] if context.args else ""
+    if payload.startswith("g"):
+        await accept_invitation(ctx, int_or_none(payload[1:]))
+        return
     session_id = int_or_none(payload[1:]) if payload.startswith("r") else None
+    if not await users_store.list_groups(ctx.session):
+        if ctx.is_admin:
+            await groups.first_run(ctx)
+            return
+        if ctx.user.onboarded_at is None:  # nothing to join yet: say how to get in, and learn the profession meanwhile
+            ctx.say("groups.none_yet", name=ctx.user.first_name)
+            if ctx.user.profession is None:
+                await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession", {})
+                await ask_profession(ctx)
+            return
     if ctx.user.onboarded_at is None:
         await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession", {"deep_link": session_id})
         ctx.say("onboarding.welcome", name=ctx.user.first_name)
@@ -49,6 +74,45 @@ async def on_start(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE)
         await meetings.show_registration_card(ctx, session_id)
         return
     ctx.say("onboarding.welcome_back", name=ctx.user.first_name)
+
+
+async def accept_invitation(ctx: Ctx, group_id: int | None) -> None:
+    """/start g<id>: join that group, asking the profession first when we do not know it."""
+    group = await groups_store.get_group(ctx.session, group_id, active=True) if group_id is not None else None
+    if group is None:
+        ctx.say("groups.invite.stale")
+        if ctx.user.onboarded_at is None and await users_store.list_groups(ctx.session):
+            ctx.say("groups.invite.stale_start")
+        return
+    if ctx.user.profession is None:
+        await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession", {"invite": group.id})
+        ctx.say("groups.invite.welcome", name=ctx.user.first_name, group=group.name)
+        await ask_profession(ctx)
+        return
+    current = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+    if current is not None and current.flow == ONBOARDING:  # the invitation answers what /start was asking
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    await join_invited(ctx, group)
+
+
+async def join_invited(ctx: Ctx, group: Group, *, edit: bool = False) -> None:
+    """Follow the group, finish onboarding, and show the group's next meetings with their buttons."""
+    joined = await groups_store.join(ctx.session, ctx.user.id, group.id)
+    await users_store.mark_onboarded(ctx.user)
+    views, total = await meetings_store.upcoming_sessions(
+        ctx.session, user_id=ctx.user.id, now=ctx.now, limit=INVITE_MEETINGS_SHOWN, group_ids=[group.id]
+    )
+    tz = ctx.services.settings.timezone
+    lines = [ctx.t("groups.invite.joined" if joined else "groups.invite.already", group=group.name)]
+    if views:
+        lines.append(ctx.tn("groups.invite.next_header", total))
+        lines.extend(session_card(v, ctx.lang, tz) for v in views)
+        if total > len(views):
+            lines.append(ctx.t("groups.invite.more"))
+    else:
+        lines.append(ctx.t("groups.invite.no_meeting"))
+    keyboard = [meetings.register_button(ctx, v) for v in views if v.my_status or v.session.status == "open"]
+    (ctx.edit if edit else ctx.send)("\n\n".join(lines), keyboard)
 
 
 @handler
@@ -75,6 +139,9 @@ async def on_onboarding_button(ctx: Ctx, update: Update, context: ContextTypes.D
     _, action, value = parts
     dialog = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
     if action == "edit":
+        if value != "p" and not await users_store.list_groups(ctx.session):
+            await no_group_to_offer(ctx)
+            return
         await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession" if value == "p" else "groups", {"edit": True})
         if value == "p":
             await ask_profession(ctx, edit=True)
@@ -94,6 +161,17 @@ async def on_onboarding_button(ctx: Ctx, update: Update, context: ContextTypes.D
             await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
             ctx.edit(ctx.t("onboarding.profession_saved", profession=ctx.t(f"profession.{value}")))
             return
+        if dialog.data.get("invite"):
+            await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+            group = await groups_store.get_group(ctx.session, int(dialog.data["invite"]), active=True)
+            if group is None:  # archived while they were choosing
+                ctx.edit(ctx.t("groups.invite.stale"))
+                return
+            await join_invited(ctx, group, edit=True)
+            return
+        if not await users_store.list_groups(ctx.session):
+            await no_group_to_offer(ctx)
+            return
         dialogs.advance(dialog, "groups")
         chosen = set(await users_store.followed_group_ids(ctx.session, ctx.user.id))
         ctx.edit(ctx.t("onboarding.ask_groups"), await groups_keyboard(ctx, chosen))
@@ -111,6 +189,9 @@ async def on_onboarding_button(ctx: Ctx, update: Update, context: ContextTypes.D
         return
     if action == "ok":
         chosen = await users_store.followed_group_ids(ctx.session, ctx.user.id)
+        if not chosen and not await users_store.list_groups(ctx.session):
+            await no_group_to_offer(ctx)  # every group was archived meanwhile: nothing to pick from
+            return
         if not chosen:
             ctx.answer(ctx.t("onboarding.pick_one_group"), alert=True)
             return
@@ -123,6 +204,15 @@ async def on_onboarding_button(ctx: Ctx, update: Update, context: ContextTypes.D
             await meetings.show_registration_card(ctx, int(deep_link))
         return
     ctx.answer(ctx.t("common.stale_button"))
+
+
+async def no_group_to_offer(ctx: Ctx) -> None:
+    """Onboarding reached the group list and there is none: say who can help, never an empty list."""
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    if ctx.is_admin:
+        await groups.first_run(ctx, edit=True)
+        return
+    ctx.edit(ctx.t("groups.none_yet_short", profession=ctx.t(f"profession.{ctx.user.profession or 'other'}")))
 
 
 @handler

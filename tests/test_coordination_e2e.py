@@ -596,5 +596,9 @@ async def test_a_group_coordinator_manages_only_their_group(bot: BotHarness) -> 
     await forge(bot, lea, f"nr:grp:{groups['msp-sud']}")
     assert "réservée aux coordinateurs" in lea.reply_text
 
-    await lea.send(f"/coordinateur {admin.id}")  # every group: an administrator's call only
-    assert "Seul un administrateur" in lea.reply_text
+    await lea.send(f"/coordinateur {admin.id}")  # the groups she may appoint to, as buttons; "all groups" is not offered
+    assert [label for label, _ in lea.buttons()] == [NORD]
+    answer = await forge(bot, lea, f"gp:apt:0:{admin.id}")  # every group: an administrator's call only
+    assert "Seul un administrateur" in answer.get("text", "") and "Seul un administrateur" in lea.reply_text
+    await forge(bot, lea, f"gp:apt:{groups['msp-sud']}:{admin.id}")
+    assert "réservée aux coordinateurs" in lea.reply_text

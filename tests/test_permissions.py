@@ -49,6 +49,8 @@ PRIVILEGED_COMMANDS: list[tuple[str, str]] = [
     ("/coordinateur {pro}", "coordinator"),
     ("/coordinateur @sacha_ide ght-coeur-grand-est", "coordinator"),
     ("/coordinateur {other} coordos-52", "coordinator"),
+    ("/coordinateur", "coordinator"),
+    ("/groupes", "coordinator"),
     ("/sondage", "coordinator"),
     ("/sondage_dates", "coordinator"),
     ("/resultats", "coordinator"),
@@ -102,6 +104,13 @@ PRIVILEGED_CALLBACKS: list[tuple[str, str | None, str | None]] = [
     ("cv:in:{bulletin}:30", None, None),
     ("cr:done:{report}", None, None),
     ("cr:ans:{report}", None, None),
+    *((f"gp:{action}:{{group}}", None, None) for action in ("open", "inv", "ren", "unl", "arc", "arcok", "unarc")),
+    ("gp:list:0", None, None),
+    ("gp:new:0", None, None),
+    ("gp:arch:0", None, None),
+    ("gp:slug:0", "groups", "slug"),
+    ("gp:apt:{group}:{coordinator}", None, None),
+    ("gp:apt:0:{coordinator}", None, None),
     ("r:cfg:{meeting}", None, None),
     ("r:def:{meeting}", None, None),
     ("r:none:{meeting}", None, None),
@@ -327,7 +336,7 @@ async def test_a_coordinator_of_another_group_cannot_manage_this_one(quiet_bot: 
     failures = []
     for template, flow, _ in PRIVILEGED_CALLBACKS:
         data = template.format(**ids)
-        if flow or not data.startswith(("co:", "p:r:", "p:d:mk", "r:")) or not any(p.match(data) for p in patterns):
+        if flow or not data.startswith(("co:", "p:r:", "p:d:mk", "r:", "gp:")) or not any(p.match(data) for p in patterns):
             continue
         before = await dump_tables(bot.db)
         await forge_press(bot, alex, data)

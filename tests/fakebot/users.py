@@ -206,6 +206,26 @@ class UserSide:
         labels = [b.get("text") for b in self._buttons(live)]
         raise ValueError(f"no callback button labelled {text!r}; buttons: {labels}")
 
+    def start_in_group(self, user: JSON, chat_id: int, title: str, payload: str, *, type: str = "supergroup") -> JSON:
+        """The user opened t.me/<bot>?startgroup=<payload> and picked a group chat.
+
+        As Telegram does: the bot joins the chat (a my_chat_member update, "left" -> "member",
+        the user being the one who added it), then the bot receives "/start@<bot> <payload>"
+        in that chat from that user. Returns the /start update.
+        """
+        from .methods import chat_member
+
+        if chat_id not in self.store.chats:
+            self.add_chat(chat_id, type, title)
+        chat = self.store.chat(chat_id).chat
+        self.store.chat(chat_id).members.setdefault(user["id"], "administrator")  # they could add members
+        self.push_update({"my_chat_member": {
+            "chat": chat, "from": user, "date": int(time.time()),
+            "old_chat_member": chat_member(self.bot_user, "left"),
+            "new_chat_member": chat_member(self.bot_user, "member"),
+        }})
+        return self.send_text(user, f"/start@{self.bot_user['username']} {payload}", chat)
+
     def answer_poll(self, user: JSON, poll_id: str, option_ids: list[int]) -> JSON:
         """The user votes (empty list: retracts); the bot gets a poll_answer update."""
         where = self.store.polls.get(poll_id)
