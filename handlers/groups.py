@@ -30,6 +30,9 @@ from storage.models import Dialog, Group, User
 
 FLOW = "groups"
 APPOINT_FLOW = "appoint"
+KEEP_WORDS = {"oui", "ok", "garder", "gardez", "je garde", "d'accord", "valider", "yes", "keep"}
+TEXT_BUDGET = 3500  # characters of group lines in /groupes: a message holds 4,096
+BUTTONS_SHOWN = 90  # group buttons in one message: Telegram accepts 100 buttons
 
 
 # -- links ------------------------------------------------------------------------------------
@@ -68,7 +71,7 @@ async def managed_group(ctx: Ctx, group_id: int, *, active: bool = True) -> Grou
 
 def group_buttons(groups: list[Group], data: str) -> list[list[tuple[str, str]]]:
     """One button per group, `data` formatted with the group id ("gp:open:{id}")."""
-    return [[(g.name[:60], data.format(id=g.id))] for g in groups]
+    return [[(g.name[:60], data.format(id=g.id))] for g in groups[:BUTTONS_SHOWN]]
 
 
 # -- /groupes ---------------------------------------------------------------------------------
@@ -93,10 +96,17 @@ async def groups_overview(ctx: Ctx) -> tuple[str, Keyboard]:
     else:
         counts = await store.member_counts(ctx.session, [g.id for g in groups])
         lines = [ctx.t("groups.list_header")]
+        used, shown = 0, 0
         for g in groups:
             chat = ctx.t("groups.chat_linked" if g.chat_id else "groups.chat_none")
             members = ctx.tn("groups.members", counts[g.id])
-            lines.append(ctx.t("groups.list_line", name=g.name, slug=g.slug, members=members, chat=chat))
+            line = ctx.t("groups.list_line", name=g.name, slug=g.slug, members=members, chat=chat)
+            if used + len(line) > TEXT_BUDGET:
+                break
+            lines.append(line)
+            used, shown = used + len(line) + 1, shown + 1
+        if shown < len(groups):
+            lines.append(ctx.tn("groups.list_more", len(groups) - shown))
         lines.append(ctx.t("groups.list_pick"))
         text = "\n".join(lines)
         keyboard = group_buttons(groups, "gp:open:{id}")
@@ -209,6 +219,9 @@ async def step_slug(ctx: Ctx, d: Dialog, text: str) -> None:
         ctx.refuse()
         return
     typed = text.strip()
+    if dialog.normalized(typed) in KEEP_WORDS:  # "oui", "ok": they mean the proposal, not a group called "oui"
+        await create(ctx, d, str(d.data.get("slug", "")))
+        return
     slug = typed.lower()
     if not store.slug_is_valid(slug):
         example = await store.free_slug(ctx.session, store.slugify(typed) or store.slugify(d.data.get("name", "")))
@@ -260,7 +273,7 @@ async def on_groups_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAU
     """Buttons gp:<action>:<group id> (and gp:apt:<group id>:<user id>)."""
     parts = callback_parts(update, 3) or callback_parts(update, 4)
     value = int_or_none(parts[2]) if parts else None
-    if parts is None or value is None or value < 0 or parts[1] not in BUTTONS:
+    if parts is None or value is None or value < 0 or (parts[1] not in BUTTONS and parts[1] != "apt"):
         ctx.answer(ctx.t("common.stale_button"))
         return
     if not await ctx.is_coordinator():
@@ -385,8 +398,7 @@ BUTTONS = {
     "arcok": pressed_archive_ok,
     "arch": pressed_archived_list,
     "unarc": pressed_restore,
-    "apt": None,  # gp:apt:<group>:<user>, four parts: handled in on_groups_button
-}
+}  # and gp:apt:<group>:<user> (four parts), handled in on_groups_button
 
 
 # -- linking a Telegram group chat ------------------------------------------------------------

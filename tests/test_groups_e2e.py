@@ -171,8 +171,8 @@ async def test_a_coordinator_creates_renames_and_archives_groups(bot: BotHarness
     assert "msp-52-2" in admin.reply_text  # "msp-52" is taken
     await admin.send("msp-52")
     assert "déjà pris" in admin.reply_text and "msp-52-2" in admin.reply_text
-    await admin.press("Garder msp-52-2")
-    assert "Groupe « MSP 52 » créé" in admin.reply_text
+    await admin.send("Oui")  # the proposal, not a group whose short id is "oui"
+    assert "Groupe « MSP 52 » créé (identifiant court msp-52-2)" in admin.reply_text
 
     # Rename: the name changes, the short id stays.
     await admin.send("/groupes")
@@ -399,3 +399,20 @@ async def test_the_readme_says_how_to_create_groups_and_invite(bot: BotHarness) 
     created = await create_group(admin, HAVRE)
     documented = re.search(r"`(https://t\.me/<bot>\?start=g)<numéro>`", section)
     assert documented and documented.group(1).replace("<bot>", BOT) + invite_payload(created)[1:] in created
+
+
+async def test_many_groups_still_fit_in_one_message(bot: BotHarness) -> None:
+    """A region with a hundred groups: /groupes and /coordinateur stay under Telegram's limits."""
+    async with bot.db.begin() as session:
+        session.add_all(
+            Group(slug=f"cpts-{n:03d}", name=f"Communauté professionnelle territoriale de santé n° {n:03d} — {'x' * 60}")
+            for n in range(100)
+        )
+    admin = bot.coordinator()
+    await admin.send("/groupes")
+    assert "autres groupes (boutons ci-dessous)" in admin.reply_text  # the message was accepted (4,096 characters at most)
+    assert len(admin.buttons()) <= 100
+    lea = bot.person("Léa", username="lea_ide")
+    await lea.send("/start")
+    await admin.send("/coordinateur @lea_ide")
+    assert "de quel groupe" in admin.reply_text and len(admin.buttons()) <= 100
