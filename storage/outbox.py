@@ -13,6 +13,9 @@ from storage.db import dialect_insert
 from storage.models import OutboxMessage, Send, utcnow
 
 URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
+# A group or channel refused the message (the bot is not, or no longer, a member; the chat is
+# unknown to it): kept as is, sent again in place when the bot is back there or on request.
+REFUSED = "refused"
 
 
 async def enqueue(
@@ -105,6 +108,40 @@ async def drop_pending(session: AsyncSession, purposes_like: str) -> int:
         .values(status="skipped", last_error="obsolete")
     )
     return result.rowcount or 0
+
+
+async def requeue(
+    session: AsyncSession,
+    *,
+    row_ids: Sequence[int] | None = None,
+    chat_id: int | None = None,
+    statuses: Sequence[str] = (REFUSED,),
+    reason: str,
+) -> list[int]:
+    """Send refused rows again, in place: the same row goes back to `pending`.
+
+    Being the same row, the (purpose, chat) key still guarantees it is delivered once, and the
+    status condition makes concurrent calls (a button pressed twice, the bot re-added while
+    someone presses "Republier") re-queue it once. Returns the ids re-queued.
+    """
+    from sqlalchemy import update
+
+    if row_ids is None and chat_id is None:
+        raise ValueError("requeue needs row ids or a chat")
+    where = [OutboxMessage.status.in_(list(statuses))]
+    if row_ids is not None:
+        if not row_ids:
+            return []
+        where.append(OutboxMessage.id.in_(list(row_ids)))
+    if chat_id is not None:
+        where.append(OutboxMessage.chat_id == chat_id)
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*where)
+        .values(status="pending", due_at=utcnow(), claimed_until=None, last_error=reason[:500])
+        .returning(OutboxMessage.id)
+    )
+    return sorted(result.scalars())
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -82,12 +82,15 @@ class UserSide:
         }
         return self.hub.push({"my_chat_member": body})
 
-    def migrate_to_supergroup(self, chat_id: int, by: JSON, new_chat_id: int | None = None) -> tuple[int, list[JSON]]:
+    def migrate_to_supergroup(
+        self, chat_id: int, by: JSON, new_chat_id: int | None = None, *, announce: bool = True
+    ) -> tuple[int, list[JSON]]:
         """A basic group becomes a supergroup with a new id, as Telegram does (history visible to
         new members, or too many members). Requests to the old id then answer 400 "group chat was
         upgraded to a supergroup chat" with parameters.migrate_to_chat_id; the bot receives the
         two service messages: migrate_to_chat_id in the old chat, migrate_from_chat_id in the new.
-        Returns the new id and those two updates."""
+        Returns the new id and those two updates. `announce=False` holds the updates back (the
+        bot was down, or its outbox spoke first): push them later with push_update()."""
         old = self.store.chat(chat_id)
         if old.chat["type"] != "group":
             raise ValueError("only a basic group migrates to a supergroup")
@@ -100,7 +103,8 @@ class UserSide:
         old.migrated_to = new_id
         welcome: JSON = {"message_id": new.take_message_id(), "from": by, "chat": new.chat, "date": now, "migrate_from_chat_id": chat_id}
         new.msgs[welcome["message_id"]] = welcome
-        return new_id, [self.hub.push({"message": farewell}), self.hub.push({"message": welcome})]
+        updates = [{"message": farewell}, {"message": welcome}]
+        return new_id, [self.hub.push(u) for u in updates] if announce else updates
 
     def block(self, user_id: int) -> None:
         """The user blocks the bot: sends to their private chat answer 403 until unblocked."""
