@@ -27,6 +27,7 @@ from tests.test_crisis_support import (  # noqa: F401  (fixtures)
     press_in_chat,
     publish,
     services,
+    stop_manual,
     text_of,
 )
 
@@ -98,3 +99,123 @@ async def test_a_channel_that_refuses_the_bot_is_told_shown_and_posted_once_the_
     assert "déjà posté" in bot.api.callback_answers[max(bot.api.callback_answers)]["text"]
     await cell.send("/suivi 1")
     assert "Canal : ✅" in cell.reply_text and "posté" in cell.reply_text
+
+
+async def test_a_channel_id_telegram_does_not_know_is_said_and_the_post_follows_once_the_channel_exists(db: Database, api: Any) -> None:
+    lost = -1005550000001  # a typo in CRISIS_CHANNEL_ID, or a channel the bot was never added to
+    bot = crisis_harness(api, db, background=False, channel=lost)
+    await bot.start()
+    try:
+        cell = bot.coordinator()
+        await publish(cell, priority="Important", title="Pénurie de sérum physiologique", links=None)
+        await drain(bot)
+        notice = next(m for m in bot.api.messages(CELL_CHAT) if "n'a pas été posté dans le canal" in text_of(m))
+        assert "discussion introuvable" in text_of(notice)
+        await cell.send("/suivi 1")  # an "important" bulletin: /suivi shows its channel post too
+        assert "Canal : ⚠️ refusé" in cell.reply_text and "discussion introuvable" in cell.reply_text
+        assert "Bien reçu" not in cell.reply_text
+        # The channel is created and the bot made administrator there: the post goes out, once.
+        api.add_chat(lost, "channel", "Relais Santé — canal de crise")
+        api.set_member(lost, api.bot_user["id"], "left")
+        await bot.handled(api.set_bot_status(lost, "administrator", cell.user))
+        await drain(bot)
+        assert [t for t in texts(bot, lost) if "sérum physiologique" in t] != []
+        assert len([t for t in texts(bot, lost) if "sérum physiologique" in t]) == 1
+        assert await unreachable_people(bot) == 0
+    finally:
+        await stop_manual(bot)
+
+
+# -- 2. no channel configured ------------------------------------------------------------------------
+async def test_without_a_channel_the_cell_is_told_nothing_was_posted_or_announced(db: Database, api: Any) -> None:
+    bot = crisis_harness(api, db, background=False, channel=None)
+    await bot.start()
+    try:
+        cell = bot.coordinator()
+        await publish(cell, priority="Info", title="Campagne de vaccination en officine", links=None, confirm=False)
+        assert "Aucun canal de crise n'est configuré" in cell.last_text  # the preview warned already
+        await cell.press("Publier")
+        assert "Bulletin n° 1 enregistré" in cell.last_text and "pas posté" in cell.last_text
+        assert "publié dans le canal" not in cell.last_text and "envoi au canal" not in cell.last_text
+        await cell.send("/crise on")
+        assert "Mode crise activé" in cell.reply_text and "Rien n'a été annoncé" in cell.reply_text
+        assert "annoncé dans le canal" not in cell.reply_text and "l'annonce part" not in cell.reply_text
+        await cell.send("/crise off")
+        assert "Mode crise levé" in cell.reply_text and "Rien n'a été annoncé" in cell.reply_text
+        await cell.send("/suivi 1")
+        assert "aucun canal de crise configuré" in cell.reply_text
+        async with db.begin() as session:
+            queued = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id < 0))
+        assert queued == 0
+    finally:
+        await stop_manual(bot)
+
+
+# -- 3. a group upgraded to a supergroup ------------------------------------------------------------
+async def file_report(person: Person, commune: str, text: str) -> None:
+    await person.send("/signaler")
+    await person.press("Épidémie")
+    await person.send(commune)
+    await person.send(text)
+    await person.press("Pas de pièce jointe")
+    await person.press("Envoyer")
+
+
+async def test_the_cell_chat_upgraded_to_a_supergroup_gets_the_refused_card_and_everything_after(db: Database, api: Any) -> None:
+    old = -4518810793  # a basic group: CRISIS_CELL_CHAT_ID, and a group's linked chat
+    api.add_chat(old, "group", "Cellule de crise 52")
+    bot = crisis_harness(api, db, background=False, cell_chat=False, CRISIS_CELL_CHAT_ID=str(old))
+    await bot.start()
+    try:
+        async with db.begin() as session:
+            session.add(Group(slug="coordos-52", name="Coordinateurs de Haute-Marne (52)", kind="coordination", chat_id=old))
+        sam = bot.person("Sam")
+        await sam.onboard("Infirmier")
+        await file_report(sam, "Chaumont", "Dix cas de gastro-entérite à l'EHPAD depuis hier.")
+        assert "transmis à la cellule" in sam.last_text
+        cell = bot.coordinator()
+        # The group becomes a supergroup; the bot has not seen the service messages yet.
+        new, held = api.migrate_to_supergroup(old, cell.user, announce=False)
+        await drain(bot)
+        card = next(m for m in api.messages(new) if "Signalement n° 1" in text_of(m))
+        assert "Chaumont" in text_of(card) and await calls_to(bot, old) == 1
+        async with db.begin() as session:
+            assert await session.scalar(select(Group.chat_id)) == new
+            assert (await session.get(ChatMove, old)).new_chat_id == new  # type: ignore[union-attr]
+        # What comes next goes straight to the new id (CRISIS_CELL_CHAT_ID still says the old one).
+        await file_report(sam, "Langres", "Rupture de vaccins antigrippaux à la pharmacie.")
+        await drain(bot)
+        assert any("Signalement n° 2" in t for t in texts(bot, new)) and await calls_to(bot, old) == 1
+        # The service messages arrive late: nothing moves twice, nothing is sent twice.
+        for update in held:
+            await bot.handled(api.push_update(update))
+        await drain(bot)
+        assert len([t for t in texts(bot, new) if "Signalement n° " in t]) == 2
+        await press_in_chat(bot, cell, card, "Traité")
+        assert "Traité par Dominique" in text_of(api.messages(new)[0])
+    finally:
+        await stop_manual(bot)
+
+
+async def test_a_configured_channel_that_became_a_supergroup_is_followed_after_its_service_message(db: Database, api: Any) -> None:
+    old = -4000000123  # CRISIS_CHANNEL_ID pointing to a basic group (used as the crisis "channel")
+    api.add_chat(old, "group", "Relais Santé — alertes")
+    bot = crisis_harness(api, db, background=False, channel=old)
+    await bot.start()
+    try:
+        cell = bot.coordinator()
+        new, updates = api.migrate_to_supergroup(old, cell.user)
+        for update in updates:
+            await bot.handled(update)
+        async with db.begin() as session:
+            assert await current_chat_id(session, old) == new
+        await publish(cell, priority="Important", title="Canicule : plan bleu activé", links=None)
+        await cell.send("/crise on")
+        await drain(bot)
+        shown = texts(bot, new)
+        assert any("Canicule" in t for t in shown) and any("Mode crise activé" in t for t in shown)
+        assert await calls_to(bot, old) == 0
+        await cell.send("/suivi 1")
+        assert "Canal : ✅" in cell.reply_text
+    finally:
+        await stop_manual(bot)
