@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.sample_data import load_samples
 from storage.chats import current_chat_id
 from storage.crisis_models import FieldReport
 from storage.db import Database
@@ -219,3 +220,164 @@ async def test_a_configured_channel_that_became_a_supergroup_is_followed_after_i
         assert "Canal : ✅" in cell.reply_text
     finally:
         await stop_manual(bot)
+
+
+# -- 4. a replaced urgent bulletin -------------------------------------------------------------------
+async def test_a_replaced_urgent_bulletin_is_no_longer_escalated_and_says_so(crisis_manual: BotHarness) -> None:
+    bot = crisis_manual
+    ids = await add_professionals(bot, 4)
+    cell = bot.coordinator()
+    await publish(cell, title="Eau non potable à Bar-le-Duc")
+    await drain(bot)
+    first = {m["chat"]["id"]: m for m in bot.api.sent() if m["chat"]["id"] > 0 and "Eau non potable" in text_of(m)}
+    await bot.handled(bot.api.press(bot.api.store.users[ids[0]], first[ids[0]], "ca:ok:1"))
+    await cell.send("/relancer 1 30")
+    assert "3 professionnels" in cell.reply_text and "prévue" in cell.reply_text
+    old_tracking = await cell.send("/suivi 1")
+
+    await publish(cell, title="Eau potable rétablie à Bar-le-Duc, sauf quartier gare", replaces="n° 1")
+    assert "relances prévues sont annulées" in cell.last_text
+    async with bot.db.begin() as session:
+        planned = (
+            await session.execute(
+                select(OutboxMessage.status, func.count()).where(OutboxMessage.purpose == "bulletin:1:relance:1").group_by(OutboxMessage.status)
+            )
+        ).all()
+    assert dict(planned) == {"skipped": 3}
+
+    await cell.send("/relancer 1")
+    assert "remplacé par le n° 2" in cell.reply_text and "/relancer 2" in cell.reply_text
+    await cell.press_data("cv:now:1:0", message=old_tracking[-1])  # the buttons of the old /suivi
+    assert "remplacé par le n° 2" in cell.reply_text
+    async with bot.db.begin() as session:
+        rounds = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.purpose.like("bulletin:1:relance:%")))
+    assert rounds == 3  # the cancelled round only: no new one
+
+    await cell.send("/suivi 1")
+    text = cell.reply_text
+    assert "Remplacé par le bulletin n° 2" in text and "Relance 1" in text and "annulée" in text, text
+    assert not any("Relancer" in label for label, _ in cell.buttons())
+    before = len(bot.api.sent())
+    await drain(bot)
+    assert not [m for m in bot.api.sent()[before:] if "Rappel" in text_of(m) and "Eau non potable" in text_of(m)]
+
+
+# -- 5. field reports filed before the crisis cell exists ---------------------------------------------
+async def test_reports_filed_before_the_cell_exists_reach_it_when_it_forms(db: Database, api: Any) -> None:
+    bot = crisis_harness(api, db, background=False, cell_chat=False)
+    await bot.start()
+    try:
+        sam = bot.person("Sam")
+        await sam.onboard("Kinésithérapeute")
+        await file_report(sam, "Saint-Dizier", "Cabinet inondé, patients réorientés vers Wassy.")
+        assert "pas encore constituée" in sam.last_text and "transmis dès qu'elle le sera" in sam.last_text
+        await drain(bot)
+        assert not [m for m in api.sent() if "Signalement n° 1" in text_of(m)]
+
+        # The first coordinator to look sees it, with the buttons to act on it.
+        cell = bot.coordinator()
+        await cell.send("/signalements")
+        assert "dont 1 à traiter" in cell.reply_text
+        card = next(m for m in cell.replies if "Signalement n° 1" in text_of(m))
+        assert "Saint-Dizier" in text_of(card) and buttons(card) == ["✍️ Répondre", "✅ Traité"], buttons(card)
+
+        # The cell forms: its first member receives the waiting report, buttons included.
+        alex = bot.person("Alex", username="alex_ars")
+        await alex.onboard("Médecin généraliste")
+        await cell.send("/cellule @alex_ars")
+        assert "1 signalement en attente a été transmis" in cell.reply_text
+        await drain(bot)
+        received = next(m for m in api.messages(alex.id) if "Signalement n° 1" in text_of(m))
+        assert buttons(received) == ["✍️ Répondre", "✅ Traité"]
+        await alex.press("Traité", message=received)
+        assert "Traité par Alex" in alex.last_text
+        await drain(bot)
+        assert any("pris en charge" in text_of(m) for m in api.messages(sam.id))
+        # Once delivered, a report is never delivered again (the next member does not get old news twice).
+        await drain(bot)
+        assert len([m for m in api.sent(alex.id) if "Signalement n° 1" in text_of(m)]) == 1
+    finally:
+        await stop_manual(bot)
+
+
+async def test_a_report_the_cell_chat_refused_goes_to_the_chat_once_the_bot_is_added(crisis_manual: BotHarness) -> None:
+    bot = crisis_manual
+    cell = bot.coordinator()
+    bot.api.set_member(CELL_CHAT, bot.api.bot_user["id"], "left")  # CRISIS_CELL_CHAT_ID set, bot not added yet
+    sam = bot.person("Sam")
+    await sam.onboard("Infirmier")
+    await file_report(sam, "Troyes", "Plus de masques FFP2 au cabinet infirmier.")
+    await drain(bot)
+    assert not texts(bot, CELL_CHAT)
+    async with bot.db.begin() as session:
+        report = await session.get(FieldReport, 1)
+    assert report is not None and report.status == "open"
+    await bot.handled(bot.api.set_bot_status(CELL_CHAT, "administrator", cell.user))
+    await drain(bot)
+    await drain(bot)
+    cards = [t for t in texts(bot, CELL_CHAT) if "Signalement n° 1" in t]
+    assert len(cards) == 1 and "Troyes" in cards[0]
+
+
+# -- 6. the screens the crisis cell acts from ---------------------------------------------------------
+async def test_suivi_names_who_to_call_with_the_phone_they_shared(crisis_manual: BotHarness) -> None:
+    bot = crisis_manual
+    async with bot.db.begin() as session:
+        await load_samples(session, now=utcnow())
+    noa = bot.person("Noa", last_name="Martin")
+    eli = bot.person("Eli", last_name="Durand")
+    lou = bot.person("Lou", last_name="Bernard")
+    kim = bot.person("Kim", last_name="Petit")
+    for person, profession in ((noa, "Sage-femme"), (eli, "Infirmier"), (lou, "Pharmacien"), (kim, "Kinésithérapeute")):
+        await person.onboard(profession, ("GHT Cœur Grand Est",))
+    await noa.send("/telephone 06 12 34 56 78")
+    bot.api.block(kim.id)
+    cell = bot.coordinator()
+    await publish(cell, title="Plan blanc : rappel des personnels")
+    await drain(bot)
+    received = next(m for m in bot.api.messages(lou.id) if "Plan blanc" in text_of(m))
+    await lou.press("Bien reçu", message=received)
+    await cell.send("/suivi 1")
+    text = cell.reply_text
+    assert "Sans réponse (2) : à appeler" in text, text
+    assert "• Eli Durand — Infirmier diplômé d'État" in text or "• Eli Durand — Infirmier" in text
+    assert "• Noa Martin — Sage-femme — 📞 06 12 34 56 78" in text
+    assert "Injoignable par le bot (1)" in text and "• Kim Petit — " in text
+    assert "Lou Bernard" not in text  # she acknowledged
+
+
+async def test_envois_counts_people_not_messages(crisis_manual: BotHarness) -> None:
+    from tests.polls_support import create_quick_poll, seed_group
+
+    bot = crisis_manual
+    _, people = await seed_group(bot)
+    bot.api.block(people[2].id)
+    coordinator = bot.coordinator()
+    await create_quick_poll(coordinator)
+    await coordinator.press("Envoyer")
+    await drain(bot)  # each person gets two messages: who asks, then the poll itself
+    async with bot.db.begin() as session:
+        rows = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.send_id.is_not(None)))
+    assert rows == 6
+    await coordinator.send("/envois")
+    text = coordinator.reply_text
+    assert "3 destinataires" in text and "✅ 2 envoyés" in text and "🚫 1 injoignables" in text, text
+
+
+async def test_the_crisis_kit_lists_full_names_and_professions(crisis_manual: BotHarness) -> None:
+    from tests.pdf_text import pdf_text
+
+    bot = crisis_manual
+    async with bot.db.begin() as session:
+        await load_samples(session, now=utcnow())
+    noa = bot.person("Noa", last_name="Martin-Lefèvre")
+    await noa.onboard("Sage-femme", ("GHT Cœur Grand Est",))
+    await noa.send("/telephone 06 12 34 56 78")
+    eli = bot.person("Eli", last_name="Durand")
+    await eli.onboard("Infirmier", ("GHT Cœur Grand Est",))
+    cell = bot.coordinator()
+    await cell.send("/kit_crise")
+    name, content, _ = bot.api.files(cell.id)[-1]
+    printed = pdf_text(content)
+    assert "Noa Martin-Lefèvre" in printed and "Eli Durand" in printed, printed
+    assert "Sage-femme" in printed and "06 12 34 56 78" in printed
