@@ -387,6 +387,9 @@ async def queue_channel_post(session: AsyncSession, bulletin: Bulletin, channel:
         )
 
 
+MAY_STILL_GO = ("pending", "sending", "refused")  # a channel post that may still appear
+
+
 async def _post(session: AsyncSession, bulletin_id: int) -> OutboxMessage | None:
     return await session.scalar(select(OutboxMessage).where(OutboxMessage.purpose == store.channel_purpose(bulletin_id)))
 
@@ -401,13 +404,13 @@ async def queue_channel_edit(session: AsyncSession, old: Bulletin) -> bool:
     if old.status != "replaced" or old.channel_edit_done or old.replaced_by_id is None:
         return True
     post = await _post(session, old.id)
-    if post is None or post.status not in ("pending", "sent"):
+    if post is None or post.status not in (*MAY_STILL_GO, "failed", "sent"):
         old.channel_edit_done = True  # never posted (no channel then): nothing to edit
         return True
-    if post.status == "pending" or post.message_id is None:
-        return False
+    if post.status != "sent" or post.message_id is None:
+        return False  # on its way, or refused until the bot is back (or "Republier")
     successor = await _post(session, old.replaced_by_id)
-    if successor is not None and successor.status == "pending":
+    if successor is not None and successor.status in MAY_STILL_GO:
         return False
     link = channel_link(post.chat_id, successor.message_id) if successor is not None and successor.status == "sent" else None
     text = bulletin_text(old, old.lang, replaced_by=old.replaced_by_id, replaced_link=link)

@@ -10,6 +10,7 @@ queued messages follow the new id.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from telegram import ChatMember, ChatMemberUpdated, Update
 from telegram.constants import ChatType
@@ -24,6 +25,9 @@ from storage.models import utcnow
 log = logging.getLogger(__name__)
 
 PRESENT = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
+# What a chat refused in the last week goes out when the bot is back; older rows stay visible as
+# refused in /envois (and a bulletin's post can still be sent with "Republier").
+REQUEUE_WITHIN = timedelta(days=7)
 
 
 def is_present(member: ChatMember) -> bool:
@@ -45,7 +49,9 @@ async def on_my_chat_member(ctx: Ctx, update: Update, context: ContextTypes.DEFA
         return
     log.info("bot %s in chat %s (%s)", "added" if now else "removed", chat.id, change.new_chat_member.status)
     if now:
-        again = await outbox.requeue(ctx.session, chat_id=chat.id, reason="sent again: the bot is back in the chat")
+        again = await outbox.requeue(
+            ctx.session, chat_id=chat.id, created_after=ctx.now - REQUEUE_WITHIN, reason="sent again: the bot is back in the chat"
+        )
         if again:
             ctx.wake_outbox = True
     else:

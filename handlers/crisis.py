@@ -264,6 +264,8 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
     if not changed:
         ctx.say("crisis.mode_unchanged_on" if on else "crisis.mode_unchanged_off", next=when_label(ctx, when))
         return
+    # An earlier announcement still waiting (or refused by the channel) would now say the opposite.
+    await outbox.drop_pending(ctx.session, "crisis:mode:", statuses=("pending", outbox.REFUSED))
     channel = await channel_chat_id(ctx.session, ctx.services, context.bot)
     state = "on" if on else "off"
     if channel is None:  # say what really happened: nothing was announced

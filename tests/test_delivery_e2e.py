@@ -127,6 +127,26 @@ async def test_a_channel_id_telegram_does_not_know_is_said_and_the_post_follows_
         await stop_manual(bot)
 
 
+async def test_a_replacement_refused_by_the_channel_still_edits_the_old_post_once_it_goes_out(crisis_manual: BotHarness) -> None:
+    bot = crisis_manual
+    cell = bot.coordinator()
+    await publish(cell, priority="Info", title="Vaccination grippe : créneaux en officine", links=None)
+    await drain(bot)
+    first = next(m for m in bot.api.messages(CHANNEL) if "Vaccination grippe" in text_of(m))
+    await bot.handled(bot.api.set_bot_status(CHANNEL, "left", cell.user))
+    await publish(cell, priority="Info", title="Vaccination grippe : nouveaux créneaux", links=None, replaces="n° 1")
+    await drain(bot)
+    assert not any("nouveaux créneaux" in t for t in texts(bot, CHANNEL))
+    await bot.handled(bot.api.set_bot_status(CHANNEL, "administrator", cell.user))
+    await drain(bot)
+    await drain(bot)
+    second = next(m for m in bot.api.messages(CHANNEL) if "nouveaux créneaux" in text_of(m))
+    old = next(m for m in bot.api.messages(CHANNEL) if m["message_id"] == first["message_id"])
+    assert old["text"].startswith("⚠️ Ce bulletin n'est plus en vigueur : il est remplacé par le bulletin n° 2")
+    link = next(e for e in old["entities"] if e["type"] == "text_link")
+    assert link["url"] == f"https://t.me/c/1234567890/{second['message_id']}"
+
+
 # -- 2. no channel configured ------------------------------------------------------------------------
 async def test_without_a_channel_the_cell_is_told_nothing_was_posted_or_announced(db: Database, api: Any) -> None:
     bot = crisis_harness(api, db, background=False, channel=None)
