@@ -131,7 +131,9 @@ def refused_by_chat(chat_id: int, code: int, description: str) -> bool:
     if code == 403:
         return True
     text = description.lower()
-    return code == 400 and any(s in text for s in ("chat not found", "not enough rights", "need administrator rights", "have no rights"))
+    return code == 400 and any(
+        s in text for s in ("chat not found", "not enough rights", "need administrator rights", "have no rights")
+    )
 
 
 # -------------------------------------------------------------------------------- rows
@@ -150,7 +152,7 @@ class Claimed:
 @dataclass
 class Outcome:
     row: Claimed
-    kind: str  # sent | retry | final | moved (to moved_to) | released (claimed, never started: back to pending untouched)
+    kind: str  # sent | retry | final | moved (to moved_to) | released (claimed, never started: back to pending)
     status: str = "sent"
     error: str | None = None
     due_at: datetime | None = None
@@ -268,7 +270,15 @@ class Dispatcher:
         async with self.db.begin() as session:
             stmt = (
                 select(
-                    T.c.id, T.c.chat_id, T.c.user_id, T.c.method, T.c.payload, T.c.priority, T.c.attempts, T.c.not_after, T.c.purpose
+                    T.c.id,
+                    T.c.chat_id,
+                    T.c.user_id,
+                    T.c.method,
+                    T.c.payload,
+                    T.c.priority,
+                    T.c.attempts,
+                    T.c.not_after,
+                    T.c.purpose,
                 )
                 .where(T.c.status == "pending", T.c.due_at <= now)
                 .order_by(T.c.priority, T.c.due_at, T.c.id)
@@ -296,7 +306,9 @@ class Dispatcher:
                     postponed.append({"b_id": r.id, "b_due": now + timedelta(seconds=wait)})
                     continue
                 taken.append(
-                    Claimed(r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1, r.purpose)
+                    Claimed(
+                        r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1, r.purpose
+                    )
                 )
                 self.chats.reserve(r.chat_id, self.horizon)  # set again when it really leaves
             if taken:
@@ -382,12 +394,16 @@ class Dispatcher:
             return Outcome(row, "retry", error=reason, due_at=now + timedelta(seconds=wait), attempts=row.attempts - 1)
         if answer.kind == "error" and answer.migrate_to_chat_id and answer.migrate_to_chat_id != row.chat_id:
             # Not a failed try: the chat only has a new id.
-            return Outcome(row, "moved", error=reason, moved_to=int(answer.migrate_to_chat_id), attempts=row.attempts - 1)
+            return Outcome(
+                row, "moved", error=reason, moved_to=int(answer.migrate_to_chat_id), attempts=row.attempts - 1
+            )
         if answer.kind == "error" and refused_by_chat(row.chat_id, answer.code, answer.description):
             return Outcome(row, "final", status="refused", error=reason)
         if answer.kind == "error" and answer.code == 403:
             # A private chat (a group's or channel's 403 is a refusal above): that person blocked the bot.
-            return Outcome(row, "final", status="unreachable", error=reason, unreachable_user=row.user_id or row.chat_id)
+            return Outcome(
+                row, "final", status="unreachable", error=reason, unreachable_user=row.user_id or row.chat_id
+            )
         if answer.kind == "error" and 400 <= answer.code < 500 and answer.code not in (401, 404):
             return Outcome(row, "final", status="failed", error=reason)
         if answer.kind == "unknown" and not resend_when_unsure(row.priority):
@@ -517,7 +533,9 @@ class Dispatcher:
 
     async def _run_on_failed(self, session: Any, outcome: Outcome) -> None:
         row = outcome.row
-        failure = Failure(row.id, row.purpose, row.chat_id, row.user_id, row.method, outcome.status, outcome.error, row.attempts)
+        failure = Failure(
+            row.id, row.purpose, row.chat_id, row.user_id, row.method, outcome.status, outcome.error, row.attempts
+        )
         try:
             async with session.begin_nested():
                 await ON_FAILED[purpose_prefix(row.purpose)](session, failure, self.services)
@@ -528,12 +546,23 @@ class Dispatcher:
         """The group became a supergroup: remember it, and send this row (and the chat's queue) there."""
         assert outcome.moved_to is not None
         await session.execute(
-            update(T).where(T.c.id == outcome.row.id).values(
-                status="pending", due_at=utcnow(), attempts=outcome.attempts, claimed_until=None, last_error=outcome.error
+            update(T)
+            .where(T.c.id == outcome.row.id)
+            .values(
+                status="pending",
+                due_at=utcnow(),
+                attempts=outcome.attempts,
+                claimed_until=None,
+                last_error=outcome.error,
             )
         )
         move = await record_move(session, outcome.row.chat_id, outcome.moved_to, now=utcnow())
-        log.info("outbox: discussion %s devenue %s (%d envoi(s) réadressé(s))", outcome.row.chat_id, outcome.moved_to, move.rows)
+        log.info(
+            "outbox: discussion %s devenue %s (%d envoi(s) réadressé(s))",
+            outcome.row.chat_id,
+            outcome.moved_to,
+            move.rows,
+        )
 
     async def _writer_loop(self) -> None:
         while True:

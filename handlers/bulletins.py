@@ -334,7 +334,9 @@ async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:
     bulletin = await store.create_bulletin(ctx.session, draft, created_by=ctx.user.id, now=ctx.now)
     bulletin.lang = settings.default_locale
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-    send = await outbox.new_send(ctx.session, kind="bulletin", label=f"n° {bulletin.id} {bulletin.title}", created_by=ctx.user.id)
+    send = await outbox.new_send(
+        ctx.session, kind="bulletin", label=f"n° {bulletin.id} {bulletin.title}", created_by=ctx.user.id
+    )
     bulletin.send_id = send.id  # its channel post and private sends: /envois counts them together
     await queue_channel_post(ctx.session, bulletin, channel)
     sent_to = 0
@@ -358,7 +360,9 @@ async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:
     elif configured_value(settings, chats.CHANNEL) is None:
         lines = [ctx.t("crisis.b_published_no_channel", number=bulletin.id)]
     else:
-        lines = [ctx.t("crisis.b_published_channel_unknown", number=bulletin.id, channel=str(settings.crisis_channel_id))]
+        lines = [
+            ctx.t("crisis.b_published_channel_unknown", number=bulletin.id, channel=str(settings.crisis_channel_id))
+        ]
     if bulletin.priority == "urgent":
         lines.append(ctx.tn("crisis.b_published_urgent", sent_to, number=bulletin.id))
     else:
@@ -375,15 +379,25 @@ async def queue_channel_post(session: AsyncSession, bulletin: Bulletin, channel:
     priority = outbox.URGENT if bulletin.priority == "urgent" else outbox.HIGH
     payload = notify.message_payload(bulletin_text(bulletin, bulletin.lang))
     await outbox.enqueue(
-        session, purpose=store.channel_purpose(bulletin.id), chat_id=channel, payload=payload, priority=priority, send_id=bulletin.send_id
+        session,
+        purpose=store.channel_purpose(bulletin.id),
+        chat_id=channel,
+        payload=payload,
+        priority=priority,
+        send_id=bulletin.send_id,
     )
     if bulletin.attachment_file_id:
         method, file_payload = attachment_payload(
             bulletin.attachment_kind, bulletin.attachment_file_id, t("crisis.post_attachment_caption", bulletin.lang, number=bulletin.id, title=bulletin.title)
         )
         await outbox.enqueue(
-            session, purpose=store.channel_file_purpose(bulletin.id), chat_id=channel, payload=file_payload, method=method,
-            priority=priority, send_id=bulletin.send_id,
+            session,
+            purpose=store.channel_file_purpose(bulletin.id),
+            chat_id=channel,
+            payload=file_payload,
+            method=method,
+            priority=priority,
+            send_id=bulletin.send_id,
         )
 
 
@@ -503,7 +517,10 @@ async def reroute_to_members(session: AsyncSession, services: Services, failure:
         return 0
     members = await store.cell_member_ids(session, services.settings.coordinator_ids)
     people = await users_store.reachable_user_ids(session, members)
-    rows = [{"purpose": row.purpose, "chat_id": uid, "user_id": uid, "payload": dict(row.payload), "method": row.method} for uid in people]
+    rows = [
+        {"purpose": row.purpose, "chat_id": uid, "user_id": uid, "payload": dict(row.payload), "method": row.method}
+        for uid in people
+    ]
     await outbox.enqueue_many(session, rows, priority=outbox.HIGH, send_id=row.send_id)
     if rows:
         services.wake_outbox()
@@ -543,7 +560,9 @@ async def republish(session: AsyncSession, services: Services, bulletin: Bulleti
             if r.id in again and r.chat_id != channel:
                 r.chat_id = channel
         await session.flush()
-    done = await outbox.requeue(session, row_ids=again, statuses=("refused", "failed"), reason="sent again by the crisis cell")
+    done = await outbox.requeue(
+        session, row_ids=again, statuses=("refused", "failed"), reason="sent again by the crisis cell"
+    )
     return "queued" if done else "under_way"
 
 
@@ -597,7 +616,9 @@ def person_line(ctx: Ctx, user: Any) -> str:
     """A name to call: full name, profession, phone number when shared (/telephone)."""
     profession = ctx.t(f"profession.{user.profession or 'other'}")
     if user.phone:
-        return ctx.t("crisis.track_person_phone", name=user.display_name, profession=SafeHTML(profession), phone=user.phone)
+        return ctx.t(
+            "crisis.track_person_phone", name=user.display_name, profession=SafeHTML(profession), phone=user.phone
+        )
     return ctx.t("crisis.track_person", name=user.display_name, profession=SafeHTML(profession))
 
 
@@ -610,7 +631,9 @@ async def channel_line(ctx: Ctx, bulletin: Bulletin) -> tuple[str, bool]:
         return ctx.t("crisis.track_channel_never"), True
     if post.status == "sent":
         link = channel_link(post.chat_id, post.message_id)
-        return (ctx.t("crisis.track_channel_sent_link", url=link) if link else ctx.t("crisis.track_channel_sent")), False
+        return (
+            ctx.t("crisis.track_channel_sent_link", url=link) if link else ctx.t("crisis.track_channel_sent")
+        ), False
     if post.status in ("pending", "sending"):
         return ctx.t("crisis.track_channel_pending"), False
     if post.status == "refused":
@@ -644,7 +667,10 @@ async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tu
             )
         )
         silent, silent_n, lost, lost_n = await store.silent_people(ctx.session, bulletin)
-        for key, people, total in (("crisis.track_silent_names", silent, silent_n), ("crisis.track_lost_names", lost, lost_n)):
+        for key, people, total in (
+            ("crisis.track_silent_names", silent, silent_n),
+            ("crisis.track_lost_names", lost, lost_n),
+        ):
             if people:
                 lines.append(ctx.tn(key, total))
                 lines += [person_line(ctx, p) for p in people]
@@ -658,7 +684,15 @@ async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tu
             elif bulletin.status == "replaced" and not rnd.counts.get("sent") and not rnd.counts.get("pending"):
                 lines.append(ctx.tn("crisis.track_escalation_cancelled", rnd.total, round=rnd.number, time=due))
             else:
-                lines.append(ctx.tn("crisis.track_escalation_done", rnd.total, round=rnd.number, time=due, sent=rnd.counts.get("sent", 0)))
+                lines.append(
+                    ctx.tn(
+                        "crisis.track_escalation_done",
+                        rnd.total,
+                        round=rnd.number,
+                        time=due,
+                        sent=rnd.counts.get("sent", 0),
+                    )
+                )
     else:
         lines.append(ctx.t("crisis.track_not_urgent_note"))
     stamp = ctx.now.astimezone(ctx.services.tz).strftime("%H:%M:%S")
@@ -724,7 +758,11 @@ async def refuse_replaced(ctx: Ctx, bulletin: Bulletin) -> bool:
     if bulletin.status != "replaced":
         return False
     successor = await store.get_bulletin(ctx.session, bulletin.replaced_by_id) if bulletin.replaced_by_id else None
-    key = "crisis.escalate_replaced_urgent" if successor is not None and successor.priority == "urgent" else "crisis.escalate_replaced"
+    key = (
+        "crisis.escalate_replaced_urgent"
+        if successor is not None and successor.priority == "urgent"
+        else "crisis.escalate_replaced"
+    )
     text = ctx.t(key, number=bulletin.id, new=bulletin.replaced_by_id or "?")
     ctx.answer(text, alert=True)
     ctx.send(text)

@@ -32,7 +32,9 @@ REQUEUE_WITHIN = timedelta(days=7)
 
 def is_present(member: ChatMember) -> bool:
     """Whether this membership lets the bot post (a restricted member may still be in the chat)."""
-    return member.status in PRESENT or (member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False)))
+    return member.status in PRESENT or (
+        member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+    )
 
 
 @handler
@@ -50,7 +52,10 @@ async def on_my_chat_member(ctx: Ctx, update: Update, context: ContextTypes.DEFA
     log.info("bot %s in chat %s (%s)", "added" if now else "removed", chat.id, change.new_chat_member.status)
     if now:
         again = await outbox.requeue(
-            ctx.session, chat_id=chat.id, created_after=ctx.now - REQUEUE_WITHIN, reason="sent again: the bot is back in the chat"
+            ctx.session,
+            chat_id=chat.id,
+            created_after=ctx.now - REQUEUE_WITHIN,
+            reason="sent again: the bot is back in the chat",
         )
         if again:
             ctx.wake_outbox = True

@@ -70,9 +70,17 @@ async def on_bot_membership(ctx: Ctx, chat_id: int, *, present: bool, requeued: 
         return
 
     def render(lang: str) -> tuple[str, notify.Keyboard | None]:
-        return (tn(f"crisis.bot_back_{where}", requeued, lang) if present else t(f"crisis.bot_removed_{where}", lang)), None
+        return (
+            tn(f"crisis.bot_back_{where}", requeued, lang) if present else t(f"crisis.bot_removed_{where}", lang)
+        ), None
 
-    await tell_cell(ctx.session, ctx.services, purpose=f"crisis:chat:{chat_id}:{event}", render=render, avoid_chat=None if present else chat_id)
+    await tell_cell(
+        ctx.session,
+        ctx.services,
+        purpose=f"crisis:chat:{chat_id}:{event}",
+        render=render,
+        avoid_chat=None if present else chat_id,
+    )
     ctx.wake_outbox = True
 
 
@@ -275,7 +283,11 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
     lang = ctx.services.settings.default_locale
     payload = notify.message_payload(t("crisis.mode_announce_on" if on else "crisis.mode_announce_off", lang))
     await outbox.enqueue(
-        ctx.session, purpose=f"crisis:mode:{int(on)}:{int(ctx.now.timestamp())}", chat_id=channel, payload=payload, priority=outbox.HIGH
+        ctx.session,
+        purpose=f"crisis:mode:{int(on)}:{int(ctx.now.timestamp())}",
+        chat_id=channel,
+        payload=payload,
+        priority=outbox.HIGH,
     )
     ctx.wake_outbox = True
 

@@ -213,7 +213,9 @@ def card_purpose(report_id: int) -> str:
     return f"report:{report_id}:cell"
 
 
-async def queue_to_cell(session: AsyncSession, services: Services, report: FieldReport, sender: User | None) -> list[int]:
+async def queue_to_cell(
+    session: AsyncSession, services: Services, report: FieldReport, sender: User | None
+) -> list[int]:
     """Queue the report's card (and file) to the crisis cell: its chat, or each member."""
     targets = await cell_targets(session, services)
     chat = await cell_chat_id(session, services)

@@ -55,7 +55,9 @@ async def record_move(session: AsyncSession, old: int, new: int, *, now: datetim
         return Move(False, 0, 0, 0)
     known = await session.scalar(select(ChatMove.new_chat_id).where(ChatMove.old_chat_id == old))
     stmt = dialect_insert(session, ChatMove).values(old_chat_id=old, new_chat_id=new, moved_at=now)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["old_chat_id"], set_={"new_chat_id": new, "moved_at": now}))
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=["old_chat_id"], set_={"new_chat_id": new, "moved_at": now})
+    )
     groups = (await session.execute(update(Group).where(Group.chat_id == old).values(chat_id=new))).rowcount or 0
     other = T.alias("already")
     queued_there = exists().where(other.c.purpose == T.c.purpose, other.c.chat_id == new)

@@ -121,7 +121,10 @@ async def cancel_escalations(session: AsyncSession, bulletin: Bulletin, *, reaso
         return 0
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)), OutboxMessage.status == "pending")
+        .where(
+            OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)),
+            OutboxMessage.status == "pending",
+        )
         .values(status="skipped", last_error=reason)
     )
     return result.rowcount or 0
@@ -168,7 +171,13 @@ async def channel_post(session: AsyncSession, bulletin_id: int) -> ChannelPost |
     """The channel post's row (None: never queued, e.g. no channel was configured)."""
     row = (
         await session.execute(
-            select(OutboxMessage.id, OutboxMessage.chat_id, OutboxMessage.status, OutboxMessage.message_id, OutboxMessage.last_error)
+            select(
+                OutboxMessage.id,
+                OutboxMessage.chat_id,
+                OutboxMessage.status,
+                OutboxMessage.message_id,
+                OutboxMessage.last_error,
+            )
             .where(OutboxMessage.purpose == channel_purpose(bulletin_id))
             .order_by(OutboxMessage.id)
             .limit(1)
@@ -180,7 +189,11 @@ async def channel_post(session: AsyncSession, bulletin_id: int) -> ChannelPost |
 async def channel_rows(session: AsyncSession, bulletin_id: int) -> list[OutboxMessage]:
     """The post and its file, the rows "Republier" sends again."""
     purposes = [channel_purpose(bulletin_id), channel_file_purpose(bulletin_id)]
-    return list(await session.scalars(select(OutboxMessage).where(OutboxMessage.purpose.in_(purposes)).order_by(OutboxMessage.id)))
+    return list(
+        await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.purpose.in_(purposes)).order_by(OutboxMessage.id)
+        )
+    )
 
 
 async def channel_posts(session: AsyncSession, bulletin_ids: Sequence[int], chat_id: int) -> dict[int, int]:
@@ -249,7 +262,9 @@ async def unanswered_recipients(session: AsyncSession, bulletin_id: int, *, incl
     return list(rows)
 
 
-async def silent_people(session: AsyncSession, bulletin: Bulletin, limit: int = 15) -> tuple[list[User], int, list[User], int]:
+async def silent_people(
+    session: AsyncSession, bulletin: Bulletin, limit: int = 15
+) -> tuple[list[User], int, list[User], int]:
     """Who the cell should call: (reached but silent, their count, unreachable, their count).
 
     Silent: the urgent bulletin was delivered, no answer. Unreachable: its private message
@@ -259,9 +274,13 @@ async def silent_people(session: AsyncSession, bulletin: Bulletin, limit: int = 
     answered = exists().where(BulletinAck.bulletin_id == bulletin.id, BulletinAck.user_id == OutboxMessage.chat_id)
     urgent = OutboxMessage.purpose == urgent_purpose(bulletin.id)
     silent_ids = select(OutboxMessage.chat_id).where(urgent, OutboxMessage.status == "sent", ~answered)
-    lost_ids = select(OutboxMessage.chat_id).where(urgent, OutboxMessage.status.in_(("unreachable", "failed", "skipped")))
+    lost_ids = select(OutboxMessage.chat_id).where(
+        urgent, OutboxMessage.status.in_(("unreachable", "failed", "skipped"))
+    )
     queued = select(OutboxMessage.chat_id).where(urgent)
-    never = select(User.id).where(audience_filter(bulletin.audience or {}), User.unreachable_at.is_not(None), User.id.not_in(queued))
+    never = select(User.id).where(
+        audience_filter(bulletin.audience or {}), User.unreachable_at.is_not(None), User.id.not_in(queued)
+    )
     order = (User.first_name, User.last_name, User.id)
     silent = list(await session.scalars(select(User).where(User.id.in_(silent_ids)).order_by(*order).limit(limit)))
     silent_n = int(await session.scalar(select(func.count()).select_from(silent_ids.subquery())) or 0)

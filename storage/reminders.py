@@ -210,7 +210,10 @@ async def recent_sends(session: AsyncSession, *, created_by: int | None, limit: 
     sends = list(await session.scalars(stmt))
     counts: dict[int, dict[str, int]] = {s.id: {} for s in sends}
     if sends:
-        rank = case(*[(OutboxMessage.status == state, i) for i, state in enumerate(RECIPIENT_STATES)], else_=len(RECIPIENT_STATES))
+        rank = case(
+            *[(OutboxMessage.status == state, i) for i, state in enumerate(RECIPIENT_STATES)],
+            else_=len(RECIPIENT_STATES),
+        )
         per_person = (
             select(OutboxMessage.send_id, OutboxMessage.chat_id, func.min(rank).label("worst"))
             .where(OutboxMessage.send_id.in_(list(counts)), OutboxMessage.chat_id > 0)
@@ -218,7 +221,9 @@ async def recent_sends(session: AsyncSession, *, created_by: int | None, limit: 
             .subquery()
         )
         rows = await session.execute(
-            select(per_person.c.send_id, per_person.c.worst, func.count()).group_by(per_person.c.send_id, per_person.c.worst)
+            select(per_person.c.send_id, per_person.c.worst, func.count()).group_by(
+                per_person.c.send_id, per_person.c.worst
+            )
         )
         for send_id, worst, n in rows:
             state = RECIPIENT_STATES[worst] if worst < len(RECIPIENT_STATES) else "unknown"

@@ -73,5 +73,7 @@ def pdf_text(data: bytes) -> str:
             else:
                 raw = b"".join(_unescape(part) for part in _STRING.findall(token.group(3)))
             table = maps.get(font or "", {})
-            lines.append("".join(table.get(int.from_bytes(raw[i : i + 2], "big"), "?") for i in range(0, len(raw) - 1, 2)))
+            lines.append(
+                "".join(table.get(int.from_bytes(raw[i : i + 2], "big"), "?") for i in range(0, len(raw) - 1, 2))
+            )
     return "\n".join(lines)

@@ -25,7 +25,13 @@ CELL_CHAT = -1009876543210
 
 
 def crisis_harness(
-    api: Any, db: Database, *, background: bool, cell_chat: bool = True, channel: int | str | None = CHANNEL, **extra: str
+    api: Any,
+    db: Database,
+    *,
+    background: bool,
+    cell_chat: bool = True,
+    channel: int | str | None = CHANNEL,
+    **extra: str,
 ) -> BotHarness:
     """`channel`: CRISIS_CHANNEL_ID (the fake knows CHANNEL; another id is a chat Telegram does not know)."""
     api.add_chat(CHANNEL, "channel", "Relais Santé — cellule de crise")

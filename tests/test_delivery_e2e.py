@@ -43,7 +43,9 @@ def buttons(message: dict[str, Any]) -> list[str]:
 
 async def unreachable_people(bot: BotHarness) -> int:
     async with bot.db.begin() as session:
-        return int(await session.scalar(select(func.count()).select_from(User).where(User.unreachable_at.is_not(None))) or 0)
+        return int(
+            await session.scalar(select(func.count()).select_from(User).where(User.unreachable_at.is_not(None))) or 0
+        )
 
 
 async def calls_to(bot: BotHarness, chat_id: int, method: str = "sendMessage") -> int:
@@ -51,7 +53,9 @@ async def calls_to(bot: BotHarness, chat_id: int, method: str = "sendMessage") -
 
 
 # -- 1. the channel refuses the post ----------------------------------------------------------------
-async def test_a_channel_that_refuses_the_bot_is_told_shown_and_posted_once_the_bot_is_back(crisis_manual: BotHarness) -> None:
+async def test_a_channel_that_refuses_the_bot_is_told_shown_and_posted_once_the_bot_is_back(
+    crisis_manual: BotHarness,
+) -> None:
     bot = crisis_manual
     await add_professionals(bot, 3)
     cell = bot.coordinator()
@@ -102,7 +106,9 @@ async def test_a_channel_that_refuses_the_bot_is_told_shown_and_posted_once_the_
     assert "Canal : ✅" in cell.reply_text and "posté" in cell.reply_text
 
 
-async def test_a_channel_id_telegram_does_not_know_is_said_and_the_post_follows_once_the_channel_exists(db: Database, api: Any) -> None:
+async def test_a_channel_id_telegram_does_not_know_is_said_and_the_post_follows_once_the_channel_exists(
+    db: Database, api: Any
+) -> None:
     lost = -1005550000001  # a typo in CRISIS_CHANNEL_ID, or a channel the bot was never added to
     bot = crisis_harness(api, db, background=False, channel=lost)
     await bot.start()
@@ -127,7 +133,9 @@ async def test_a_channel_id_telegram_does_not_know_is_said_and_the_post_follows_
         await stop_manual(bot)
 
 
-async def test_a_replacement_refused_by_the_channel_still_edits_the_old_post_once_it_goes_out(crisis_manual: BotHarness) -> None:
+async def test_a_replacement_refused_by_the_channel_still_edits_the_old_post_once_it_goes_out(
+    crisis_manual: BotHarness,
+) -> None:
     bot = crisis_manual
     cell = bot.coordinator()
     await publish(cell, priority="Info", title="Vaccination grippe : créneaux en officine", links=None)
@@ -166,7 +174,9 @@ async def test_without_a_channel_the_cell_is_told_nothing_was_posted_or_announce
         await cell.send("/suivi 1")
         assert "aucun canal de crise configuré" in cell.reply_text
         async with db.begin() as session:
-            queued = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id < 0))
+            queued = await session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id < 0)
+            )
         assert queued == 0
     finally:
         await stop_manual(bot)
@@ -182,14 +192,18 @@ async def file_report(person: Person, commune: str, text: str) -> None:
     await person.press("Envoyer")
 
 
-async def test_the_cell_chat_upgraded_to_a_supergroup_gets_the_refused_card_and_everything_after(db: Database, api: Any) -> None:
+async def test_the_cell_chat_upgraded_to_a_supergroup_gets_the_refused_card_and_everything_after(
+    db: Database, api: Any
+) -> None:
     old = -4518810793  # a basic group: CRISIS_CELL_CHAT_ID, and a group's linked chat
     api.add_chat(old, "group", "Cellule de crise 52")
     bot = crisis_harness(api, db, background=False, cell_chat=False, CRISIS_CELL_CHAT_ID=str(old))
     await bot.start()
     try:
         async with db.begin() as session:
-            session.add(Group(slug="coordos-52", name="Coordinateurs de Haute-Marne (52)", kind="coordination", chat_id=old))
+            session.add(
+                Group(slug="coordos-52", name="Coordinateurs de Haute-Marne (52)", kind="coordination", chat_id=old)
+            )
         sam = bot.person("Sam")
         await sam.onboard("Infirmier")
         await file_report(sam, "Chaumont", "Dix cas de gastro-entérite à l'EHPAD depuis hier.")
@@ -218,7 +232,9 @@ async def test_the_cell_chat_upgraded_to_a_supergroup_gets_the_refused_card_and_
         await stop_manual(bot)
 
 
-async def test_a_configured_channel_that_became_a_supergroup_is_followed_after_its_service_message(db: Database, api: Any) -> None:
+async def test_a_configured_channel_that_became_a_supergroup_is_followed_after_its_service_message(
+    db: Database, api: Any
+) -> None:
     old = -4000000123  # CRISIS_CHANNEL_ID pointing to a basic group (used as the crisis "channel")
     api.add_chat(old, "group", "Relais Santé — alertes")
     bot = crisis_harness(api, db, background=False, channel=old)
@@ -260,7 +276,9 @@ async def test_a_replaced_urgent_bulletin_is_no_longer_escalated_and_says_so(cri
     async with bot.db.begin() as session:
         planned = (
             await session.execute(
-                select(OutboxMessage.status, func.count()).where(OutboxMessage.purpose == "bulletin:1:relance:1").group_by(OutboxMessage.status)
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.purpose == "bulletin:1:relance:1")
+                .group_by(OutboxMessage.status)
             )
         ).all()
     assert dict(planned) == {"skipped": 3}
@@ -270,7 +288,9 @@ async def test_a_replaced_urgent_bulletin_is_no_longer_escalated_and_says_so(cri
     await cell.press_data("cv:now:1:0", message=old_tracking[-1])  # the buttons of the old /suivi
     assert "remplacé par le n° 2" in cell.reply_text
     async with bot.db.begin() as session:
-        rounds = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.purpose.like("bulletin:1:relance:%")))
+        rounds = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.purpose.like("bulletin:1:relance:%"))
+        )
     assert rounds == 3  # the cancelled round only: no new one
 
     await cell.send("/suivi 1")
@@ -377,7 +397,9 @@ async def test_envois_counts_people_not_messages(crisis_manual: BotHarness) -> N
     await coordinator.press("Envoyer")
     await drain(bot)  # each person gets two messages: who asks, then the poll itself
     async with bot.db.begin() as session:
-        rows = await session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.send_id.is_not(None)))
+        rows = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.send_id.is_not(None))
+        )
     assert rows == 6
     await coordinator.send("/envois")
     text = coordinator.reply_text

@@ -66,7 +66,9 @@ async def test_failure_hooks_react_in_the_transaction_that_records_the_failure(d
         del dispatcher.ON_FAILED["essai"], dispatcher.ON_FAILED["casse"]
     statuses = {r.purpose: (r.id, r.status) for r in await rows(db)}
     assert statuses["essai:1"][1] == "refused" and statuses["casse:1"][1] == "refused"  # a broken hook loses nothing
-    assert [(f.purpose, f.status) for f in seen] == [("essai:1", "refused")] and "chat not found" in (seen[0].error or "")
+    assert [(f.purpose, f.status) for f in seen] == [("essai:1", "refused")] and "chat not found" in (
+        seen[0].error or ""
+    )
     async with db.begin() as session:
         told = await session.get(Setting, f"told:{statuses['essai:1'][0]}")
     assert told is not None and told.value == {"status": "refused"}
@@ -101,16 +103,30 @@ async def test_a_refused_row_is_sent_again_in_place_exactly_once(db: Database, a
     assert row.status == "sent" and row.id == results[[len(r) for r in results].index(1)][0]
 
 
-async def test_a_group_upgraded_to_a_supergroup_gets_the_row_and_everything_queued_for_it(db: Database, api: FakeBotAPI) -> None:
+async def test_a_group_upgraded_to_a_supergroup_gets_the_row_and_everything_queued_for_it(
+    db: Database, api: FakeBotAPI
+) -> None:
     admin = api.make_user(42, "Admin")
     api.add_chat(GROUP, "group", "MSP des Tilleuls")
     async with db.begin() as session:
         session.add(Group(slug="msp-tilleuls", name="MSP des Tilleuls", kind="msp", chat_id=GROUP))
         await outbox.enqueue(session, purpose="sondage:1:intro", chat_id=GROUP, payload={"text": "Sondage"})
-        await outbox.enqueue(session, purpose="sondage:1:rappel", chat_id=GROUP, payload={"text": "Rappel"}, due_at=utcnow().replace(year=2100))
+        await outbox.enqueue(
+            session,
+            purpose="sondage:1:rappel",
+            chat_id=GROUP,
+            payload={"text": "Rappel"},
+            due_at=utcnow().replace(year=2100),
+        )
     new_id, _ = api.migrate_to_supergroup(GROUP, admin, announce=False)  # the bot has not seen the service messages
     async with db.begin() as session:  # already queued for the new id too: must not go twice
-        await outbox.enqueue(session, purpose="sondage:1:rappel", chat_id=new_id, payload={"text": "Rappel"}, due_at=utcnow().replace(year=2100))
+        await outbox.enqueue(
+            session,
+            purpose="sondage:1:rappel",
+            chat_id=new_id,
+            payload={"text": "Rappel"},
+            due_at=utcnow().replace(year=2100),
+        )
     d = make_dispatcher(db, api)
     await d.drain()
     await shut(d)
