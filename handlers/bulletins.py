@@ -151,7 +151,7 @@ async def show_preview(ctx: Ctx, dialog_row: Dialog, *, edit: bool) -> None:
     text = "\n\n".join(
         [ctx.t("crisis.b_preview_head"), bulletin_text(preview, ctx.lang, number=ctx.t("crisis.b_new_number")), ctx.tn(key, size, audience=who)]
     )
-    if ctx.services.settings.crisis_channel_id is None:
+    if configured_value(ctx.services.settings, chats.CHANNEL) is None:
         text += "\n\n" + ctx.t("crisis.b_no_channel")
     keyboard = [[(ctx.t("crisis.b_publish"), "cb:pub:0"), (ctx.t("common.cancel"), "cb:no:0")]]
     dialogs.advance(dialog_row, "preview")
@@ -361,7 +361,11 @@ async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:
         lines = [ctx.t("crisis.b_published_no_channel", number=bulletin.id)]
     else:
         lines = [
-            ctx.t("crisis.b_published_channel_unknown", number=bulletin.id, channel=str(settings.crisis_channel_id))
+            ctx.t(
+                "crisis.b_published_channel_unknown",
+                number=bulletin.id,
+                channel=str(configured_value(settings, chats.CHANNEL)),
+            )
         ]
     if bulletin.priority == "urgent":
         lines.append(ctx.tn("crisis.b_published_urgent", sent_to, number=bulletin.id))
@@ -626,7 +630,7 @@ async def channel_line(ctx: Ctx, bulletin: Bulletin) -> tuple[str, bool]:
     """/suivi's line about the channel post, and whether "Republier" applies."""
     post = await store.channel_post(ctx.session, bulletin.id)
     if post is None:
-        if ctx.services.settings.crisis_channel_id is None:
+        if configured_value(ctx.services.settings, chats.CHANNEL) is None:
             return ctx.t("crisis.track_channel_none"), False
         return ctx.t("crisis.track_channel_never"), True
     if post.status == "sent":

@@ -209,10 +209,6 @@ async def send_report(ctx: Ctx, row: Dialog) -> None:
     ctx.edit(ctx.t("crisis.r_sent", number=report.id) if targets else ctx.t("crisis.r_sent_no_cell", number=report.id))
 
 
-def card_purpose(report_id: int) -> str:
-    return f"report:{report_id}:cell"
-
-
 async def queue_to_cell(
     session: AsyncSession, services: Services, report: FieldReport, sender: User | None
 ) -> list[int]:
@@ -226,7 +222,7 @@ async def queue_to_cell(
         lang = langs.get(target, default)
         rows.append(
             {
-                "purpose": card_purpose(report.id),
+                "purpose": store.report_card_purpose(report.id),
                 "chat_id": target,
                 "user_id": None if target == chat else target,
                 "payload": notify.message_payload(report_text(report, sender, lang), cell_keyboard(report.id, lang)),
@@ -245,13 +241,14 @@ async def deliver_waiting_reports(session: AsyncSession, services: Services) -> 
     failed): queued to the cell as it is now. Called when the cell forms (a first member, the
     bot added to the cell's chat) and by the minute job; returns how many were queued."""
     waiting = await store.reports_never_delivered(session)
-    if not waiting:
-        return 0
+    targets = set(await cell_targets(session, services)) if waiting else set()
     queued = 0
     for report in waiting:
+        if not targets - await store.report_card_chats(session, report.id):
+            continue  # already queued to everyone it could go to (refused there): sent when the bot is back
         sender = await session.get(User, report.user_id) if report.user_id else None
-        if await queue_to_cell(session, services, report, sender):
-            queued += 1
+        await queue_to_cell(session, services, report, sender)
+        queued += 1
     if queued:
         services.wake_outbox()
     return queued

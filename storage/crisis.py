@@ -44,6 +44,11 @@ def relance_prefix(bulletin_id: int) -> str:
     return f"bulletin:{bulletin_id}:relance:"
 
 
+def report_card_purpose(report_id: int) -> str:
+    """A field report's card to the crisis cell (its chat, or each member)."""
+    return f"report:{report_id}:cell"
+
+
 # -- audience ----------------------------------------------------------------------------------
 def audience_filter(audience: dict[str, Any]):  # type: ignore[no-untyped-def]
     """The SQL condition on `User` for a bulletin's audience (onboarded professionals)."""
@@ -504,8 +509,16 @@ async def mark_handled(session: AsyncSession, report: FieldReport, *, by: int, n
 
 
 def _report_card_purpose():  # type: ignore[no-untyped-def]
-    """SQL for "report:<id>:cell", the purpose of a report's card to the crisis cell."""
+    """`report_card_purpose`, in SQL, for each report of a query."""
     return literal("report:", String()) + cast(FieldReport.id, String()) + literal(":cell", String())
+
+
+async def report_card_chats(session: AsyncSession, report_id: int) -> set[int]:
+    """Every chat the report's card was queued to, whatever became of it."""
+    rows = await session.scalars(
+        select(OutboxMessage.chat_id).where(OutboxMessage.purpose == report_card_purpose(report_id))
+    )
+    return set(rows)
 
 
 async def reports_never_delivered(session: AsyncSession, limit: int = 100) -> list[FieldReport]:

@@ -359,6 +359,24 @@ async def test_a_report_the_cell_chat_refused_goes_to_the_chat_once_the_bot_is_a
     assert len(cards) == 1 and "Troyes" in cards[0]
 
 
+async def test_when_the_cell_chat_refuses_the_bot_its_members_get_the_news_privately(crisis_manual: BotHarness) -> None:
+    bot = crisis_manual
+    cell = bot.coordinator()
+    await cell.send("/aide")  # the coordinator is known to the bot: a cell member it can write to
+    await bot.handled(bot.api.set_bot_status(CELL_CHAT, "kicked", cell.user))
+    await drain(bot)
+    assert any("retiré de la discussion de la cellule" in text_of(m) for m in bot.api.messages(cell.id))
+    sam = bot.person("Sam")
+    await sam.onboard("Infirmier")
+    await file_report(sam, "Vitry-le-François", "Coupure d'électricité à la maison de santé depuis 8 h.")
+    await drain(bot)
+    await drain(bot)
+    card = next(m for m in bot.api.messages(cell.id) if "Signalement n° 1" in text_of(m))
+    assert buttons(card) == ["✍️ Répondre", "✅ Traité"] and await unreachable_people(bot) == 0
+    await cell.press("Traité", message=card)
+    assert "Traité par Dominique" in cell.last_text
+
+
 # -- 6. the screens the crisis cell acts from ---------------------------------------------------------
 async def test_suivi_names_who_to_call_with_the_phone_they_shared(crisis_manual: BotHarness) -> None:
     bot = crisis_manual
