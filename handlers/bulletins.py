@@ -626,6 +626,20 @@ def person_line(ctx: Ctx, user: Any) -> str:
     return ctx.t("crisis.track_person", name=user.display_name, profession=SafeHTML(profession))
 
 
+NAMES_BUDGET = 1200  # characters of names per list: /suivi stays one message, whatever the names
+
+
+def names_within(ctx: Ctx, people: list[Any], budget: int) -> list[str]:
+    """As many `person_line`s as fit in `budget` characters (at least one)."""
+    lines: list[str] = []
+    for person in people:
+        line = person_line(ctx, person)
+        if lines and sum(len(x) + 1 for x in lines) + len(line) > budget:
+            break
+        lines.append(line)
+    return lines
+
+
 async def channel_line(ctx: Ctx, bulletin: Bulletin) -> tuple[str, bool]:
     """/suivi's line about the channel post, and whether "Republier" applies."""
     post = await store.channel_post(ctx.session, bulletin.id)
@@ -677,9 +691,10 @@ async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tu
         ):
             if people:
                 lines.append(ctx.tn(key, total))
-                lines += [person_line(ctx, p) for p in people]
-                if total > len(people):
-                    lines.append(ctx.tn("crisis.track_more", total - len(people)))
+                shown = names_within(ctx, people, NAMES_BUDGET)
+                lines += shown
+                if total > len(shown):
+                    lines.append(ctx.tn("crisis.track_more", total - len(shown)))
         tz = ctx.services.tz
         for rnd in tr.escalations:
             due = rnd.due_at.astimezone(tz).strftime("%H:%M")

@@ -35,7 +35,6 @@ from handlers.crisis import (
 )
 from storage import crisis as store
 from storage import dialogs, outbox
-from storage import users as users_store
 from storage.crisis_models import FieldReport
 from storage.models import Dialog, User
 
