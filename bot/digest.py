@@ -232,8 +232,8 @@ async def run_digest(services: Services, now: datetime | None = None, bot: Bot |
 
     now = now or utcnow()
     settings = services.settings
-    channel = await channel_chat_id(services, bot)  # before the transaction: it may ask Telegram once
     async with services.db.begin() as session:
+        channel = await channel_chat_id(session, services, bot)  # an "@name" is asked to Telegram once per process
         mode = await store.crisis_mode(session)
         try:
             slot = latest_slot(schedule_for(services, mode["on"]), now, services.tz)
@@ -325,7 +325,7 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
     if slot is None:
         return False
     from bot.crisis_kit import gather, kit_filename, render
-    from handlers.reports import cell_targets
+    from handlers.crisis import cell_targets
 
     key, lang = slot.isoformat(), services.settings.default_locale
     async with services.db.begin() as session:  # short: read, then render with no transaction open
@@ -347,10 +347,14 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
 
 
 async def run_scheduled(services: Services, bot: Bot | None = None, now: datetime | None = None) -> None:
-    """The minute job: digest, scheduled kit, and any replaced channel post left to edit."""
+    """The minute job: digest, scheduled kit, any replaced channel post left to edit, and
+    field reports that never reached the crisis cell (it had no member or chat yet)."""
     from handlers.bulletins import fix_channel_edits
+    from handlers.reports import deliver_waiting_reports
 
     await run_digest(services, now, bot)
     await run_kit(services, now)
     if await fix_channel_edits(services):
         services.wake_outbox()
+    async with services.db.begin() as session:
+        await deliver_waiting_reports(session, services)

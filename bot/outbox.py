@@ -27,10 +27,20 @@ for Telegram's ~100 ms round trip at 950/s): the requests in flight, answers not
 committed, and rows claimed for the next ~100 ms. Every
 other row is either committed as sent or still `pending` and sent once after the restart
 (tests/test_kill9.py kills the bot at the instant "Telegram" accepts a request).
-Errors: 429 → wait `retry_after` (that chat, and everyone for up to a second); 403 → the person
-blocked the bot: row and all their pending rows `unreachable`, the user marked unreachable;
-other 4xx → `failed` with Telegram's reason; 5xx or no connection → retried with exponential
-back-off, `failed` after MAX_ATTEMPTS with the last reason.
+Errors: 429 → wait `retry_after` (that chat, and everyone for up to a second); 403 from a
+private chat → the person blocked the bot: row and all their pending rows `unreachable`, the
+user marked unreachable; a group or channel that refuses the bot (403 not a member / kicked,
+400 chat not found or not enough rights) → `refused`, never a person marked: the row waits, and
+is sent again in place when the bot is back in that chat (`my_chat_member`, handlers/chats.py)
+or on request; 400 with `migrate_to_chat_id` (a group upgraded to a supergroup) → the move is
+recorded (storage/chats.py) and the row, with every other one queued for that chat, is sent to
+the new id; other 4xx → `failed` with Telegram's reason; 5xx or no connection → retried with
+exponential back-off, `failed` after MAX_ATTEMPTS with the last reason.
+
+Features react to outcomes in the transaction that records them: ON_SENT (by method) learns
+Telegram's result, ON_FAILED (by purpose prefix, "bulletin" for "bulletin:12:channel") hears
+of a row that ended `refused`, `failed`, `unreachable` or `unknown`, e.g. to tell the crisis
+cell at once or to route a message another way.
 
 Every bot process sends (issue #6), yet Telegram's limits are per bot: bot/senders.py counts
 the live senders through PostgreSQL advisory locks and gives each process a share. With n of
@@ -60,6 +70,7 @@ from bot.senders import SOLO, Senders, Share
 from bot.services import Services
 from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from storage import outbox as outbox_store
+from storage.chats import record_move
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
 from storage.types import UTCDateTime
@@ -84,6 +95,46 @@ PAID_METHODS_PREFIX = ("send", "copyMessage")
 OnSent = Callable[[Any, int, int, Any], Awaitable[None]]
 ON_SENT: dict[str, OnSent] = {}
 
+FINAL_FAILURES = ("refused", "failed", "unreachable", "unknown")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A row that ended without being delivered, as ON_FAILED hooks see it."""
+
+    row_id: int
+    purpose: str
+    chat_id: int
+    user_id: int | None
+    method: str
+    status: str  # one of FINAL_FAILURES
+    error: str | None
+    attempts: int
+
+
+# Feature hooks keyed by purpose prefix (the text before the first ":"): `await hook(session,
+# failure, services)` runs in the transaction that records the failure (`services` is None for a
+# dispatcher built without them). A failing hook is logged; the row keeps its status.
+OnFailed = Callable[[Any, Failure, Any], Awaitable[None]]
+ON_FAILED: dict[str, OnFailed] = {}
+
+
+def purpose_prefix(purpose: str) -> str:
+    return purpose.split(":", 1)[0]
+
+
+def refused_by_chat(chat_id: int, code: int, description: str) -> bool:
+    """A group or channel that will not take the bot's message until someone there acts
+    (adds the bot back, makes it administrator): not a failure of the message itself."""
+    if chat_id >= 0:
+        return False
+    if code == 403:
+        return True
+    text = description.lower()
+    return code == 400 and any(
+        s in text for s in ("chat not found", "not enough rights", "need administrator rights", "have no rights")
+    )
+
 
 # -------------------------------------------------------------------------------- rows
 @dataclass
@@ -95,12 +146,13 @@ class Claimed:
     payload: dict[str, Any]
     priority: int
     attempts: int  # including this one
+    purpose: str = ""
 
 
 @dataclass
 class Outcome:
     row: Claimed
-    kind: str  # sent | retry | final | released (claimed, never started: back to pending untouched)
+    kind: str  # sent | retry | final | moved (to moved_to) | released (claimed, never started: back to pending)
     status: str = "sent"
     error: str | None = None
     due_at: datetime | None = None
@@ -109,6 +161,7 @@ class Outcome:
     at: datetime = field(default_factory=utcnow)
     unreachable_user: int | None = None
     result: Any = None  # Telegram's result, kept only for methods with an ON_SENT hook
+    moved_to: int | None = None  # the chat's new id (400 with migrate_to_chat_id)
 
 
 def backoff(attempts: int, base: float = RETRY_BASE) -> float:
@@ -136,8 +189,10 @@ class Dispatcher:
         retry_base: float = RETRY_BASE,
         horizon: float = HORIZON,
         clock: Callable[[], float] = time.monotonic,
+        services: Any = None,
     ) -> None:
         self.db = db
+        self.services = services  # handed to ON_FAILED hooks (settings: where to tell whom)
         self.http = http
         self.pace = pace or PaceConfig.for_settings(False)
         self.concurrency = concurrency or (256 if self.pace.paid else 16)
@@ -214,7 +269,17 @@ class Dispatcher:
         now = utcnow()
         async with self.db.begin() as session:
             stmt = (
-                select(T.c.id, T.c.chat_id, T.c.user_id, T.c.method, T.c.payload, T.c.priority, T.c.attempts, T.c.not_after)
+                select(
+                    T.c.id,
+                    T.c.chat_id,
+                    T.c.user_id,
+                    T.c.method,
+                    T.c.payload,
+                    T.c.priority,
+                    T.c.attempts,
+                    T.c.not_after,
+                    T.c.purpose,
+                )
                 .where(T.c.status == "pending", T.c.due_at <= now)
                 .order_by(T.c.priority, T.c.due_at, T.c.id)
                 .limit(limit + 16)
@@ -240,7 +305,11 @@ class Dispatcher:
                     self._note_due(wait)
                     postponed.append({"b_id": r.id, "b_due": now + timedelta(seconds=wait)})
                     continue
-                taken.append(Claimed(r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1))
+                taken.append(
+                    Claimed(
+                        r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1, r.purpose
+                    )
+                )
                 self.chats.reserve(r.chat_id, self.horizon)  # set again when it really leaves
             if taken:
                 await session.execute(
@@ -323,9 +392,18 @@ class Dispatcher:
             self.stats["429"] += 1
             # Telegram asked us to wait: not a failed try.
             return Outcome(row, "retry", error=reason, due_at=now + timedelta(seconds=wait), attempts=row.attempts - 1)
+        if answer.kind == "error" and answer.migrate_to_chat_id and answer.migrate_to_chat_id != row.chat_id:
+            # Not a failed try: the chat only has a new id.
+            return Outcome(
+                row, "moved", error=reason, moved_to=int(answer.migrate_to_chat_id), attempts=row.attempts - 1
+            )
+        if answer.kind == "error" and refused_by_chat(row.chat_id, answer.code, answer.description):
+            return Outcome(row, "final", status="refused", error=reason)
         if answer.kind == "error" and answer.code == 403:
-            person = row.user_id if row.user_id is not None else (row.chat_id if row.chat_id > 0 else None)
-            return Outcome(row, "final", status="unreachable", error=reason, unreachable_user=person)
+            # A private chat (a group's or channel's 403 is a refusal above): that person blocked the bot.
+            return Outcome(
+                row, "final", status="unreachable", error=reason, unreachable_user=row.user_id or row.chat_id
+            )
         if answer.kind == "error" and 400 <= answer.code < 500 and answer.code not in (401, 404):
             return Outcome(row, "final", status="failed", error=reason)
         if answer.kind == "unknown" and not resend_when_unsure(row.priority):
@@ -345,7 +423,7 @@ class Dispatcher:
         outcome = self.classify(row, answer)
         if outcome.due_at is not None:
             self._note_due(max((outcome.due_at - utcnow()).total_seconds(), 0.0))
-        self.stats[outcome.status if outcome.kind != "retry" else "retry"] += 1
+        self.stats[outcome.kind if outcome.kind in ("retry", "moved") else outcome.status] += 1
         self._record(outcome)
 
     def _record(self, outcome: Outcome) -> None:
@@ -403,6 +481,7 @@ class Dispatcher:
         retry = [{"b_id": o.row.id, "b_due": o.due_at, "b_att": o.attempts, "b_err": o.error} for o in batch if o.kind == "retry"]
         final = [{"b_id": o.row.id, "b_status": o.status, "b_err": o.error} for o in batch if o.kind == "final"]
         released = [{"b_id": o.row.id, "b_att": o.attempts} for o in batch if o.kind == "released"]
+        moved = [o for o in batch if o.kind == "moved"]
         blocked = sorted({o.unreachable_user for o in batch if o.unreachable_user is not None})
         async with self.db.begin() as session:
             if sent:
@@ -431,6 +510,11 @@ class Dispatcher:
                     ),
                     final,
                 )
+                for o in batch:
+                    if o.kind == "final" and o.status in FINAL_FAILURES and purpose_prefix(o.row.purpose) in ON_FAILED:
+                        await self._run_on_failed(session, o)
+            for o in moved:
+                await self._follow_move(session, o)
             if released:
                 await session.execute(
                     update(T).where(T.c.id == bindparam("b_id"), T.c.status == "sending").values(
@@ -446,6 +530,39 @@ class Dispatcher:
                     .where(T.c.user_id.in_(blocked), T.c.status == "pending")
                     .values(status="unreachable", last_error="the person blocked the bot")
                 )
+
+    async def _run_on_failed(self, session: Any, outcome: Outcome) -> None:
+        row = outcome.row
+        failure = Failure(
+            row.id, row.purpose, row.chat_id, row.user_id, row.method, outcome.status, outcome.error, row.attempts
+        )
+        try:
+            async with session.begin_nested():
+                await ON_FAILED[purpose_prefix(row.purpose)](session, failure, self.services)
+        except Exception:
+            log.exception("outbox: hook d'échec %s en échec pour la ligne %s", purpose_prefix(row.purpose), row.id)
+
+    async def _follow_move(self, session: Any, outcome: Outcome) -> None:
+        """The group became a supergroup: remember it, and send this row (and the chat's queue) there."""
+        assert outcome.moved_to is not None
+        await session.execute(
+            update(T)
+            .where(T.c.id == outcome.row.id)
+            .values(
+                status="pending",
+                due_at=utcnow(),
+                attempts=outcome.attempts,
+                claimed_until=None,
+                last_error=outcome.error,
+            )
+        )
+        move = await record_move(session, outcome.row.chat_id, outcome.moved_to, now=utcnow())
+        log.info(
+            "outbox: discussion %s devenue %s (%d envoi(s) réadressé(s))",
+            outcome.row.chat_id,
+            outcome.moved_to,
+            move.rows,
+        )
 
     async def _writer_loop(self) -> None:
         while True:
@@ -572,7 +689,7 @@ def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher
     pace = overrides.pop("pace", None) or PaceConfig.for_settings(services.settings.paid_broadcast)
     timeout = overrides.pop("timeout", REQUEST_TIMEOUT)
     http = transport_for(bot, pool=(overrides.get("concurrency") or (256 if pace.paid else 16)) + 4, timeout=timeout)
-    return Dispatcher(services.db, http, pace, **overrides)
+    return Dispatcher(services.db, http, pace, services=services, **overrides)
 
 
 async def run_dispatcher(bot: Bot, services: Services, **overrides: Any) -> None:

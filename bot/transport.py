@@ -32,6 +32,7 @@ class Answer:
     code: int = 0
     description: str = ""
     retry_after: float | None = None
+    migrate_to_chat_id: int | None = None  # the group became this supergroup (ResponseParameters)
 
     @property
     def ok(self) -> bool:
@@ -119,6 +120,7 @@ class TelegramHTTP:
             code=int(body.get("error_code") or status),
             description=str(body.get("description") or f"HTTP {status}"),
             retry_after=extra.get("retry_after"),
+            migrate_to_chat_id=extra.get("migrate_to_chat_id"),
         )
 
 
@@ -138,7 +140,7 @@ class BotTransport:
 
     async def call(self, method: str, params: dict[str, Any]) -> Answer:
         from telegram import InputFile
-        from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+        from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError, TimedOut
 
         kwargs = dict(params)
         for key, value in params.items():
@@ -149,6 +151,8 @@ class BotTransport:
         except RetryAfter as exc:
             wait = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
             return Answer("error", code=429, description=str(exc), retry_after=float(wait))
+        except ChatMigrated as exc:
+            return Answer("error", code=400, description=str(exc), migrate_to_chat_id=exc.new_chat_id)
         except Forbidden as exc:
             return Answer("error", code=403, description=str(exc))
         except BadRequest as exc:

@@ -108,6 +108,16 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(reminders.on_reminder_button, pattern=r"^r:"))
     # End of: reminders.
 
+    # The bot's own place in chats (handlers/chats.py): added/removed (refused sends go again once it is back), blocked,
+    # and groups upgraded to supergroups (their new id is followed everywhere).
+    from telegram.ext import ChatMemberHandler
+
+    from handlers import chats
+
+    add(ChatMemberHandler(chats.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    add(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_chat_migrated))
+    # End of: chats.
+
     # Last: free text continues a guided conversation.
     add(MessageHandler(filters.TEXT & ~filters.COMMAND & private, dialog.on_text))
     application.add_handlers(flood.fallback_handlers())  # keep last: unknown command, or a file nobody asked for

@@ -6,8 +6,13 @@ with "Bien reçu" / "Non concerné" buttons; the cell follows the answers live a
 the silent ones now or after a delay. A bulletin may replace an earlier one: once both posts
 exist, the old post is edited to point to the new (see `queue_channel_edit`).
 
+A post the channel refuses (the bot removed from it, a wrong id) is never reported as
+published: the crisis cell is told at once (outbox ON_FAILED hook), /suivi and /envois show the
+post's state, and the same outbox row is sent again, once, when the bot is back in the channel
+(handlers/chats.py) or when the cell presses "Republier".
+
 Buttons: "cb:<step>:<value>" (the /bulletin conversation), "ca:ok|no:<bulletin>" (answers),
-"cv:ref|now|in:<bulletin>:<minutes>" (/suivi). Every press is checked again on the server.
+"cv:ref|now|in|rep:<bulletin>:<minutes>" (/suivi). Every press is checked again on the server.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import notify
+from bot import chats, notify
 from bot import outbox as dispatcher
-from bot.i18n import t
+from bot.chats import configured_value
+from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers import dialog
 from handlers.common import Ctx, callback_parts, handler, int_or_none
@@ -33,13 +39,16 @@ from handlers.crisis import (
     audience_label,
     bulletin_text,
     category_label,
+    cell_chat_id,
     channel_chat_id,
     channel_link,
     keyboard_rows,
     priority_label,
+    refusal_reason,
     refuse_patient_data,
     require_cell,
     source_label,
+    tell_cell,
     urgent_text,
 )
 from storage import crisis as store
@@ -142,7 +151,7 @@ async def show_preview(ctx: Ctx, dialog_row: Dialog, *, edit: bool) -> None:
     text = "\n\n".join(
         [ctx.t("crisis.b_preview_head"), bulletin_text(preview, ctx.lang, number=ctx.t("crisis.b_new_number")), ctx.tn(key, size, audience=who)]
     )
-    if ctx.services.settings.crisis_channel_id is None:
+    if configured_value(ctx.services.settings, chats.CHANNEL) is None:
         text += "\n\n" + ctx.t("crisis.b_no_channel")
     keyboard = [[(ctx.t("crisis.b_publish"), "cb:pub:0"), (ctx.t("common.cancel"), "cb:no:0")]]
     dialogs.advance(dialog_row, "preview")
@@ -300,7 +309,7 @@ async def on_bulletin_button(ctx: Ctx, update: Update, context: ContextTypes.DEF
             return
         await show_preview(ctx, row, edit=True)
     elif action == "pub":
-        await publish(ctx, row, await channel_chat_id(ctx.services, context.bot))
+        await publish(ctx, row, await channel_chat_id(ctx.session, ctx.services, context.bot))
     else:
         ctx.answer(ctx.t("common.stale_button"))
 
@@ -325,11 +334,13 @@ async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:
     bulletin = await store.create_bulletin(ctx.session, draft, created_by=ctx.user.id, now=ctx.now)
     bulletin.lang = settings.default_locale
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    send = await outbox.new_send(
+        ctx.session, kind="bulletin", label=f"n° {bulletin.id} {bulletin.title}", created_by=ctx.user.id
+    )
+    bulletin.send_id = send.id  # its channel post and private sends: /envois counts them together
     await queue_channel_post(ctx.session, bulletin, channel)
     sent_to = 0
     if bulletin.priority == "urgent":
-        send = await outbox.new_send(ctx.session, kind="bulletin", label=f"n° {bulletin.id} {bulletin.title}", created_by=ctx.user.id)
-        bulletin.send_id = send.id
         sent_to = await notify.notify(
             ctx.session,
             await store.audience_user_ids(ctx.session, bulletin.audience),
@@ -344,13 +355,25 @@ async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:
         if old is not None:
             await queue_channel_edit(ctx.session, old)
     ctx.wake_outbox = True
-    lines = [ctx.t("crisis.b_published", number=bulletin.id)]
+    if channel is not None:
+        lines = [ctx.t("crisis.b_published", number=bulletin.id)]
+    elif configured_value(settings, chats.CHANNEL) is None:
+        lines = [ctx.t("crisis.b_published_no_channel", number=bulletin.id)]
+    else:
+        lines = [
+            ctx.t(
+                "crisis.b_published_channel_unknown",
+                number=bulletin.id,
+                channel=str(configured_value(settings, chats.CHANNEL)),
+            )
+        ]
     if bulletin.priority == "urgent":
         lines.append(ctx.tn("crisis.b_published_urgent", sent_to, number=bulletin.id))
     else:
         lines.append(ctx.t("crisis.b_published_digest"))
     if bulletin.replaces_id:
-        lines.append(ctx.t("crisis.b_published_replaces", number=bulletin.replaces_id))
+        key = "crisis.b_published_replaces" if channel is not None else "crisis.b_published_replaces_no_channel"
+        lines.append(ctx.t(key, number=bulletin.replaces_id))
     ctx.edit("\n".join(lines))
 
 
@@ -359,12 +382,30 @@ async def queue_channel_post(session: AsyncSession, bulletin: Bulletin, channel:
         return
     priority = outbox.URGENT if bulletin.priority == "urgent" else outbox.HIGH
     payload = notify.message_payload(bulletin_text(bulletin, bulletin.lang))
-    await outbox.enqueue(session, purpose=store.channel_purpose(bulletin.id), chat_id=channel, payload=payload, priority=priority)
+    await outbox.enqueue(
+        session,
+        purpose=store.channel_purpose(bulletin.id),
+        chat_id=channel,
+        payload=payload,
+        priority=priority,
+        send_id=bulletin.send_id,
+    )
     if bulletin.attachment_file_id:
         method, file_payload = attachment_payload(
             bulletin.attachment_kind, bulletin.attachment_file_id, t("crisis.post_attachment_caption", bulletin.lang, number=bulletin.id, title=bulletin.title)
         )
-        await outbox.enqueue(session, purpose=store.channel_file_purpose(bulletin.id), chat_id=channel, payload=file_payload, method=method, priority=priority)
+        await outbox.enqueue(
+            session,
+            purpose=store.channel_file_purpose(bulletin.id),
+            chat_id=channel,
+            payload=file_payload,
+            method=method,
+            priority=priority,
+            send_id=bulletin.send_id,
+        )
+
+
+MAY_STILL_GO = ("pending", "sending", "refused")  # a channel post that may still appear
 
 
 async def _post(session: AsyncSession, bulletin_id: int) -> OutboxMessage | None:
@@ -381,13 +422,13 @@ async def queue_channel_edit(session: AsyncSession, old: Bulletin) -> bool:
     if old.status != "replaced" or old.channel_edit_done or old.replaced_by_id is None:
         return True
     post = await _post(session, old.id)
-    if post is None or post.status not in ("pending", "sent"):
+    if post is None or post.status not in (*MAY_STILL_GO, "failed", "sent"):
         old.channel_edit_done = True  # never posted (no channel then): nothing to edit
         return True
-    if post.status == "pending" or post.message_id is None:
-        return False
+    if post.status != "sent" or post.message_id is None:
+        return False  # on its way, or refused until the bot is back (or "Republier")
     successor = await _post(session, old.replaced_by_id)
-    if successor is not None and successor.status == "pending":
+    if successor is not None and successor.status in MAY_STILL_GO:
         return False
     link = channel_link(post.chat_id, successor.message_id) if successor is not None and successor.status == "sent" else None
     text = bulletin_text(old, old.lang, replaced_by=old.replaced_by_id, replaced_link=link)
@@ -433,6 +474,102 @@ def install_sent_hook() -> None:
 install_sent_hook()
 
 
+# -- what the channel (or the cell's chat) refused ---------------------------------------------------
+async def on_crisis_row_failed(session: AsyncSession, failure: dispatcher.Failure, services: Services | None) -> None:
+    """Outbox ON_FAILED hook for crisis messages to a group or channel (bulletins, digests, crisis
+    mode, reports, kits), run in the transaction that records the failure.
+
+    Refused by the cell's own chat: the same message goes to each member privately. Refused by
+    the channel: the cell is told at once, with "Republier" for a bulletin's post; the row stays
+    `refused` and is sent again in place once the bot is back in the channel.
+    """
+    if services is None or failure.chat_id > 0 or failure.status not in ("refused", "failed"):
+        return
+    parts = failure.purpose.split(":")
+    if failure.chat_id == await cell_chat_id(session, services):
+        await reroute_to_members(session, services, failure)
+        return
+    if parts[0] == "bulletin" and len(parts) == 3 and parts[2] == "channel-file":
+        return  # its post's notice says it, and "Republier" sends both
+    lang_default = services.settings.default_locale
+    number = int_or_none(parts[1]) if parts[0] == "bulletin" and len(parts) == 3 else None
+    if number is not None and parts[2] == "channel":
+        bulletin = await store.get_bulletin(session, number)
+        title = bulletin.title if bulletin is not None else ""
+
+        def render(lang: str) -> tuple[str, notify.Keyboard | None]:
+            key = "crisis.channel_refused" if failure.status == "refused" else "crisis.channel_failed"
+            text = t(key, lang, number=number, title=title, reason=refusal_reason(failure.error, lang))
+            return text, republish_keyboard(number, lang)
+
+        await tell_cell(session, services, purpose=f"bulletin:{number}:refused:{failure.attempts}", render=render)
+        return
+    if parts[-1].startswith("refused") or (len(parts) > 1 and parts[-2] == "refused"):
+        return  # a notice of ours that failed: never a notice about a notice
+    await tell_cell(
+        session,
+        services,
+        purpose=f"{failure.purpose}:refused:{failure.attempts}"[:160],
+        render=notify.simple("crisis.chat_refused", reason=refusal_reason(failure.error, lang_default)),
+    )
+
+
+async def reroute_to_members(session: AsyncSession, services: Services, failure: dispatcher.Failure) -> int:
+    """A message the cell's chat refused goes to each cell member privately, as it was."""
+    row = await session.get(OutboxMessage, failure.row_id)
+    if row is None:
+        return 0
+    members = await store.cell_member_ids(session, services.settings.coordinator_ids)
+    people = await users_store.reachable_user_ids(session, members)
+    rows = [
+        {"purpose": row.purpose, "chat_id": uid, "user_id": uid, "payload": dict(row.payload), "method": row.method}
+        for uid in people
+    ]
+    await outbox.enqueue_many(session, rows, priority=outbox.HIGH, send_id=row.send_id)
+    if rows:
+        services.wake_outbox()
+    return len(rows)
+
+
+for _prefix in ("bulletin", "crisis", "digest", "report", "kit"):
+    dispatcher.ON_FAILED[_prefix] = on_crisis_row_failed
+
+
+def republish_keyboard(bulletin_id: int, lang: str) -> list[list[tuple[str, str]]]:
+    return [
+        [(t("crisis.republish_button", lang, html=False), f"cv:rep:{bulletin_id}:0")],
+        [(t("crisis.track_button", lang, html=False), f"cv:ref:{bulletin_id}:0")],
+    ]
+
+
+async def republish(session: AsyncSession, services: Services, bulletin: Bulletin, bot: Any) -> str:
+    """"Republier": the post (and its file) sent again in place, or queued if it never was.
+
+    Returns what happened: "queued", "posted" (already in the channel), "under_way" or
+    "no_channel". The rows go to the channel as it is now (a moved chat, a changed setting).
+    """
+    channel = await channel_chat_id(session, services, bot)
+    rows = await store.channel_rows(session, bulletin.id)
+    if not rows:
+        if channel is None:
+            return "no_channel"
+        await queue_channel_post(session, bulletin, channel)
+        return "queued"
+    post = next((r for r in rows if r.purpose == store.channel_purpose(bulletin.id)), rows[0])
+    if post.status == "sent":
+        return "posted"
+    again = [r.id for r in rows if r.status in ("refused", "failed")]
+    if channel is not None:
+        for r in rows:
+            if r.id in again and r.chat_id != channel:
+                r.chat_id = channel
+        await session.flush()
+    done = await outbox.requeue(
+        session, row_ids=again, statuses=("refused", "failed"), reason="sent again by the crisis cell"
+    )
+    return "queued" if done else "under_way"
+
+
 async def fix_channel_edits(services: Services) -> int:
     """Queue every replacement edit still missing (the minute job's safety net)."""
     queued = 0
@@ -463,8 +600,8 @@ async def on_answer_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAU
 
 
 # -- follow-up and escalation -------------------------------------------------------------------
-async def tracked_bulletin(ctx: Ctx, raw: str | None) -> Bulletin | None:
-    """The urgent bulletin named by `raw` (or the latest one); says why when there is none."""
+async def tracked_bulletin(ctx: Ctx, raw: str | None, *, urgent_only: bool) -> Bulletin | None:
+    """The bulletin named by `raw` (or the latest urgent one); says why when there is none."""
     if raw:
         number = int_or_none(raw.lstrip("n°#").strip())
         bulletin = await store.get_bulletin(ctx.session, number) if number else None
@@ -473,54 +610,133 @@ async def tracked_bulletin(ctx: Ctx, raw: str | None) -> Bulletin | None:
     if bulletin is None:
         ctx.say("crisis.track_unknown" if raw else "crisis.track_none")
         return None
-    if bulletin.priority != "urgent":
+    if urgent_only and bulletin.priority != "urgent":
         ctx.say("crisis.track_not_urgent", number=bulletin.id)
         return None
     return bulletin
 
 
+def person_line(ctx: Ctx, user: Any) -> str:
+    """A name to call: full name, profession, phone number when shared (/telephone)."""
+    profession = ctx.t(f"profession.{user.profession or 'other'}")
+    if user.phone:
+        return ctx.t(
+            "crisis.track_person_phone", name=user.display_name, profession=SafeHTML(profession), phone=user.phone
+        )
+    return ctx.t("crisis.track_person", name=user.display_name, profession=SafeHTML(profession))
+
+
+NAMES_BUDGET = 1200  # characters of names per list: /suivi stays one message, whatever the names
+
+
+def names_within(ctx: Ctx, people: list[Any], budget: int) -> list[str]:
+    """As many `person_line`s as fit in `budget` characters (at least one)."""
+    lines: list[str] = []
+    for person in people:
+        line = person_line(ctx, person)
+        if lines and sum(len(x) + 1 for x in lines) + len(line) > budget:
+            break
+        lines.append(line)
+    return lines
+
+
+async def channel_line(ctx: Ctx, bulletin: Bulletin) -> tuple[str, bool]:
+    """/suivi's line about the channel post, and whether "Republier" applies."""
+    post = await store.channel_post(ctx.session, bulletin.id)
+    if post is None:
+        if configured_value(ctx.services.settings, chats.CHANNEL) is None:
+            return ctx.t("crisis.track_channel_none"), False
+        return ctx.t("crisis.track_channel_never"), True
+    if post.status == "sent":
+        link = channel_link(post.chat_id, post.message_id)
+        return (
+            ctx.t("crisis.track_channel_sent_link", url=link) if link else ctx.t("crisis.track_channel_sent")
+        ), False
+    if post.status in ("pending", "sending"):
+        return ctx.t("crisis.track_channel_pending"), False
+    if post.status == "refused":
+        return ctx.t("crisis.track_channel_refused", reason=refusal_reason(post.error, ctx.lang)), True
+    if post.status == "failed":
+        return ctx.t("crisis.track_channel_failed", reason=refusal_reason(post.error, ctx.lang)), True
+    return ctx.t("crisis.track_channel_unknown"), False
+
+
 async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tuple[str, str]]]]:
-    """/suivi's live counts and buttons."""
-    tr = await store.tracking(ctx.session, bulletin)
-    lines = [
-        ctx.t("crisis.track_head", number=bulletin.id, title=bulletin.title),
-        ctx.t(
-            "crisis.track_counts",
-            audience=tr.audience,
-            delivered=tr.delivered,
-            pending=tr.pending,
-            ack=tr.acknowledged,
-            not_concerned=tr.not_concerned,
-            no_answer=tr.no_answer,
-            unreachable=tr.unreachable,
-        ),
-    ]
-    tz = ctx.services.tz
-    for rnd in tr.escalations:
-        due = rnd.due_at.astimezone(tz).strftime("%H:%M")
-        if rnd.counts.get("pending") and rnd.due_at > ctx.now:
-            lines.append(ctx.tn("crisis.track_escalation_planned", rnd.total, round=rnd.number, time=due))
-        else:
-            lines.append(ctx.tn("crisis.track_escalation_done", rnd.total, round=rnd.number, time=due, sent=rnd.counts.get("sent", 0)))
-    stamp = ctx.now.astimezone(tz).strftime("%H:%M:%S")
+    """/suivi: the channel post, then for an urgent bulletin the live counts, who to call,
+    escalations; with its buttons (refresh, republish, escalate)."""
+    lines = [ctx.t("crisis.track_head", number=bulletin.id, title=bulletin.title)]
+    if bulletin.status == "replaced" and bulletin.replaced_by_id:
+        lines.append(ctx.t("crisis.track_replaced", number=bulletin.replaced_by_id))
+    channel_text, may_republish = await channel_line(ctx, bulletin)
+    lines.append(channel_text)
+    urgent = bulletin.priority == "urgent"
+    if urgent:
+        tr = await store.tracking(ctx.session, bulletin)
+        lines.append(
+            ctx.t(
+                "crisis.track_counts",
+                audience=tr.audience,
+                delivered=tr.delivered,
+                pending=tr.pending,
+                ack=tr.acknowledged,
+                not_concerned=tr.not_concerned,
+                no_answer=tr.no_answer,
+                unreachable=tr.unreachable,
+            )
+        )
+        silent, silent_n, lost, lost_n = await store.silent_people(ctx.session, bulletin)
+        for key, people, total in (
+            ("crisis.track_silent_names", silent, silent_n),
+            ("crisis.track_lost_names", lost, lost_n),
+        ):
+            if people:
+                lines.append(ctx.tn(key, total))
+                shown = names_within(ctx, people, NAMES_BUDGET)
+                lines += shown
+                if total > len(shown):
+                    lines.append(ctx.tn("crisis.track_more", total - len(shown)))
+        tz = ctx.services.tz
+        for rnd in tr.escalations:
+            due = rnd.due_at.astimezone(tz).strftime("%H:%M")
+            if rnd.counts.get("pending") and rnd.due_at > ctx.now:
+                lines.append(ctx.tn("crisis.track_escalation_planned", rnd.total, round=rnd.number, time=due))
+            elif bulletin.status == "replaced" and not rnd.counts.get("sent") and not rnd.counts.get("pending"):
+                lines.append(ctx.tn("crisis.track_escalation_cancelled", rnd.total, round=rnd.number, time=due))
+            else:
+                lines.append(
+                    ctx.tn(
+                        "crisis.track_escalation_done",
+                        rnd.total,
+                        round=rnd.number,
+                        time=due,
+                        sent=rnd.counts.get("sent", 0),
+                    )
+                )
+    else:
+        lines.append(ctx.t("crisis.track_not_urgent_note"))
+    stamp = ctx.now.astimezone(ctx.services.tz).strftime("%H:%M:%S")
     lines.append(ctx.t("crisis.track_updated", time=stamp))
-    keyboard = [
-        [(ctx.t("crisis.track_refresh"), f"cv:ref:{bulletin.id}:0")],
-        [(ctx.t("crisis.track_escalate_now"), f"cv:now:{bulletin.id}:0")],
-        [
-            (ctx.t("crisis.track_escalate_in", minutes=30), f"cv:in:{bulletin.id}:30"),
-            (ctx.t("crisis.track_escalate_in_hours", hours=2), f"cv:in:{bulletin.id}:120"),
-        ],
-    ]
+    keyboard = [[(ctx.t("crisis.track_refresh"), f"cv:ref:{bulletin.id}:0")]]
+    if may_republish:
+        keyboard.append([(ctx.t("crisis.republish_button"), f"cv:rep:{bulletin.id}:0")])
+    if urgent and bulletin.status != "replaced":
+        keyboard += [
+            [(ctx.t("crisis.track_escalate_now"), f"cv:now:{bulletin.id}:0")],
+            [
+                (ctx.t("crisis.track_escalate_in", minutes=30), f"cv:in:{bulletin.id}:30"),
+                (ctx.t("crisis.track_escalate_in_hours", hours=2), f"cv:in:{bulletin.id}:120"),
+            ],
+        ]
     return "\n".join(lines), keyboard
 
 
 @handler
 async def on_track(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/suivi [n]: delivered, acknowledged, silent, unreachable — with refresh and escalation."""
+    """/suivi [n]: the channel post, and for an urgent bulletin delivered, acknowledged, who
+    is silent or unreachable (by name) — with refresh, republish and escalation."""
     if not require_cell(ctx):
         return
-    bulletin = await tracked_bulletin(ctx, context.args[0] if context.args else None)
+    bulletin = await tracked_bulletin(ctx, context.args[0] if context.args else None, urgent_only=False)
     if bulletin is None:
         return
     text, keyboard = await tracking_view(ctx, bulletin)
@@ -556,6 +772,22 @@ async def say_escalated(ctx: Ctx, bulletin: Bulletin, minutes: int, count: int) 
         ctx.send(ctx.tn("crisis.escalate_later", count, number=bulletin.id, time=due))
 
 
+async def refuse_replaced(ctx: Ctx, bulletin: Bulletin) -> bool:
+    """A replaced bulletin is not escalated: say so, and point to the one in force."""
+    if bulletin.status != "replaced":
+        return False
+    successor = await store.get_bulletin(ctx.session, bulletin.replaced_by_id) if bulletin.replaced_by_id else None
+    key = (
+        "crisis.escalate_replaced_urgent"
+        if successor is not None and successor.priority == "urgent"
+        else "crisis.escalate_replaced"
+    )
+    text = ctx.t(key, number=bulletin.id, new=bulletin.replaced_by_id or "?")
+    ctx.answer(text, alert=True)
+    ctx.send(text)
+    return True
+
+
 @handler
 async def on_escalate(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/relancer <n> [minutes]: re-notify the silent recipients now, or after a delay."""
@@ -566,8 +798,8 @@ async def on_escalate(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TY
     if not 1 <= len(args) <= 2 or minutes is None or not 0 <= minutes <= MAX_DELAY_MINUTES:
         ctx.say("crisis.escalate_usage")
         return
-    bulletin = await tracked_bulletin(ctx, args[0])
-    if bulletin is None:
+    bulletin = await tracked_bulletin(ctx, args[0], urgent_only=True)
+    if bulletin is None or await refuse_replaced(ctx, bulletin):
         return
     count = await escalate(ctx, bulletin, minutes)
     await say_escalated(ctx, bulletin, minutes, count)
@@ -575,7 +807,7 @@ async def on_escalate(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TY
 
 @handler
 async def on_track_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons cv:ref|now|in:<bulletin>:<minutes> (crisis cell only)."""
+    """Buttons cv:ref|now|in|rep:<bulletin>:<minutes> (crisis cell only)."""
     if not require_cell(ctx):
         return
     parts = callback_parts(update, 4)
@@ -585,13 +817,21 @@ async def on_track_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAUL
         ctx.answer(ctx.t("common.stale_button"))
         return
     bulletin = await store.get_bulletin(ctx.session, bulletin_id)
-    if bulletin is None or bulletin.priority != "urgent":
+    if bulletin is None or (parts[1] in ("now", "in") and bulletin.priority != "urgent"):
         ctx.answer(ctx.t("common.stale_button"))
         return
     if parts[1] in ("now", "in"):
+        if await refuse_replaced(ctx, bulletin):
+            return
         count = await escalate(ctx, bulletin, minutes if parts[1] == "in" else 0)
         await say_escalated(ctx, bulletin, minutes if parts[1] == "in" else 0, count)
         ctx.answer(ctx.tn("crisis.escalate_toast", count))
+    elif parts[1] == "rep":
+        outcome = await republish(ctx.session, ctx.services, bulletin, context.bot)
+        ctx.answer(ctx.t(f"crisis.republish_{outcome}", number=bulletin.id), alert=outcome == "no_channel")
+        if outcome == "queued":
+            ctx.wake_outbox = True
+        await ctx.session.flush()
     elif parts[1] != "ref":
         ctx.answer(ctx.t("common.stale_button"))
         return

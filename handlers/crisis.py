@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import notify
-from bot.i18n import t
+from bot import chats, notify
+from bot.chats import configured_chat
+from bot.i18n import t, tn
 from bot.patient_data import find_patient_data
 from bot.services import Services
 from handlers.common import Ctx, callback_parts, handler
@@ -51,6 +51,37 @@ def refuse_patient_data(ctx: Ctx, text: str | None) -> bool:
         return False
     ctx.say(f"crisis.patient_data_{finding}")
     return True
+
+
+async def on_bot_membership(ctx: Ctx, chat_id: int, *, present: bool, requeued: int, event: int) -> None:
+    """The bot was added to, or removed from, a chat (handlers/chats.py): when it is the crisis
+    channel or the cell's chat, the cell hears of it; the cell's chat, once known, receives the
+    field reports that never reached anyone."""
+    channel = await channel_chat_id(ctx.session, ctx.services, None)
+    cell = await cell_chat_id(ctx.session, ctx.services)
+    if chat_id not in (channel, cell):
+        return
+    where = "channel" if chat_id == channel else "cell"
+    if present and chat_id == cell:
+        from handlers.reports import deliver_waiting_reports  # reports builds on this module
+
+        await deliver_waiting_reports(ctx.session, ctx.services)
+    if present and not requeued:
+        return
+
+    def render(lang: str) -> tuple[str, notify.Keyboard | None]:
+        return (
+            tn(f"crisis.bot_back_{where}", requeued, lang) if present else t(f"crisis.bot_removed_{where}", lang)
+        ), None
+
+    await tell_cell(
+        ctx.session,
+        ctx.services,
+        purpose=f"crisis:chat:{chat_id}:{event}",
+        render=render,
+        avoid_chat=None if present else chat_id,
+    )
+    ctx.wake_outbox = True
 
 
 # -- labels -------------------------------------------------------------------------------------
@@ -87,28 +118,67 @@ def channel_link(chat: int | str | None, message_id: int | None) -> str | None:
     return None
 
 
-_RESOLVED: dict[str, int] = {}
+async def channel_chat_id(session: AsyncSession, services: Services, bot: Bot | None) -> int | None:
+    """The crisis channel's numeric id now (the outbox addresses chats by id): bot/chats.py."""
+    return await configured_chat(session, services.settings, chats.CHANNEL, bot=bot)
 
 
-async def channel_chat_id(services: Services, bot: Bot | None) -> int | None:
-    """The crisis channel's numeric id (the outbox addresses chats by id).
+async def cell_chat_id(session: AsyncSession, services: Services) -> int | None:
+    """The crisis cell's group chat (CRISIS_CELL_CHAT_ID) now, or None: bot/chats.py."""
+    return await configured_chat(session, services.settings, chats.CELL)
 
-    CRISIS_CHANNEL_ID may be "@name": it is resolved once per process with getChat (the
-    only Telegram call made before a reply; it happens once, then comes from memory).
+
+async def cell_targets(session: AsyncSession, services: Services, *, avoid_chat: int | None = None) -> list[int]:
+    """Where the crisis cell is told things: its chat, or each reachable member privately.
+
+    `avoid_chat`: a chat that just refused the bot (the cell's own chat, say): members are
+    then told privately instead.
     """
-    chat = services.settings.crisis_channel_id
-    if chat is None or isinstance(chat, int):
-        return chat
-    if chat in _RESOLVED:
-        return _RESOLVED[chat]
-    if bot is None:
-        return None
-    try:
-        _RESOLVED[chat] = (await bot.get_chat(chat)).id
-    except TelegramError as exc:
-        log.error("CRISIS_CHANNEL_ID %s: %s", chat, exc)
-        return None
-    return _RESOLVED[chat]
+    chat = await cell_chat_id(session, services)
+    if chat is not None and chat != avoid_chat:
+        return [chat]
+    members = await store.cell_member_ids(session, services.settings.coordinator_ids)
+    return await users_store.reachable_user_ids(session, members)
+
+
+async def tell_cell(
+    session: AsyncSession,
+    services: Services,
+    *,
+    purpose: str,
+    render: Callable[[str], tuple[str, notify.Keyboard | None]],
+    avoid_chat: int | None = None,
+) -> int:
+    """Queue a notice to the crisis cell (its chat, else each member in their language)."""
+    targets = await cell_targets(session, services, avoid_chat=avoid_chat)
+    default = services.settings.default_locale
+    chats_ = [t_ for t_ in targets if t_ < 0]
+    if chats_:
+        text, keyboard = render(default)
+        rows = [{"purpose": purpose, "chat_id": c, "payload": notify.message_payload(text, keyboard)} for c in chats_]
+        await outbox.enqueue_many(session, rows, priority=outbox.HIGH)
+    people = [t_ for t_ in targets if t_ > 0]
+    if people:
+        await notify.notify(session, people, purpose=purpose, render=render, default_lang=default, priority=outbox.HIGH)
+    if targets:
+        services.wake_outbox()
+    return len(targets)
+
+
+def refusal_reason(error: str | None, lang: str) -> str:
+    """Telegram's refusal, said so that the cell knows what to do."""
+    text = (error or "").lower()
+    if "kicked" in text:
+        key = "crisis.refusal.kicked"
+    elif "not a member" in text:
+        key = "crisis.refusal.not_member"
+    elif "chat not found" in text:
+        key = "crisis.refusal.not_found"
+    elif "rights" in text:
+        key = "crisis.refusal.rights"
+    else:
+        return t("crisis.refusal.other", lang, html=False, error=(error or "?")[:200])
+    return t(key, lang, html=False)
 
 
 async def audience_label(session: AsyncSession, audience: dict[str, Any], lang: str) -> str:
@@ -202,15 +272,24 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
     if not changed:
         ctx.say("crisis.mode_unchanged_on" if on else "crisis.mode_unchanged_off", next=when_label(ctx, when))
         return
-    ctx.say("crisis.mode_switched_on" if on else "crisis.mode_switched_off", next=when_label(ctx, when))
-    channel = await channel_chat_id(ctx.services, context.bot)
-    if channel is not None:
-        lang = ctx.services.settings.default_locale
-        payload = notify.message_payload(t("crisis.mode_announce_on" if on else "crisis.mode_announce_off", lang))
-        await outbox.enqueue(
-            ctx.session, purpose=f"crisis:mode:{int(on)}:{int(ctx.now.timestamp())}", chat_id=channel, payload=payload, priority=outbox.HIGH
-        )
-        ctx.wake_outbox = True
+    # An earlier announcement still waiting (or refused by the channel) would now say the opposite.
+    await outbox.drop_pending(ctx.session, "crisis:mode:", statuses=("pending", outbox.REFUSED))
+    channel = await channel_chat_id(ctx.session, ctx.services, context.bot)
+    state = "on" if on else "off"
+    if channel is None:  # say what really happened: nothing was announced
+        ctx.say(f"crisis.mode_switched_{state}_no_channel", next=when_label(ctx, when))
+        return
+    ctx.say(f"crisis.mode_switched_{state}", next=when_label(ctx, when))
+    lang = ctx.services.settings.default_locale
+    payload = notify.message_payload(t("crisis.mode_announce_on" if on else "crisis.mode_announce_off", lang))
+    await outbox.enqueue(
+        ctx.session,
+        purpose=f"crisis:mode:{int(on)}:{int(ctx.now.timestamp())}",
+        chat_id=channel,
+        payload=payload,
+        priority=outbox.HIGH,
+    )
+    ctx.wake_outbox = True
 
 
 def when_label(ctx: Ctx, when: Any) -> str:
@@ -255,6 +334,11 @@ async def on_cell(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
             default_lang=ctx.services.settings.default_locale,
         )
         ctx.wake_outbox = True
+        from handlers.reports import deliver_waiting_reports  # reports builds on this module
+
+        waiting = await deliver_waiting_reports(ctx.session, ctx.services)
+        if waiting:
+            ctx.send(ctx.tn("crisis.cell_reports_delivered", waiting))
 
 
 # -- /telephone ---------------------------------------------------------------------------------

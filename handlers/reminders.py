@@ -7,13 +7,16 @@ from telegram.ext import ContextTypes
 
 from bot import ics
 from bot import reminders as planner
+from bot.chats import CELL, CHANNEL, configured_chats
 from handlers import dialog
 from handlers.common import Ctx, callback_action, callback_parts, handler, int_or_none
+from handlers.crisis import refusal_reason
 from handlers.render import session_label
 from storage import dialogs
 from storage import meetings as meetings_store
 from storage import reminders as store
 from storage.models import Dialog, Meeting
+from storage.users import list_groups
 
 OFFSETS_FLOW = "reminder_offsets"
 
@@ -182,12 +185,13 @@ async def on_calendar_button(ctx: Ctx, update: Update, context: ContextTypes.DEF
 
 
 # -------------------------------------------------------------------------------- /envois
-STATUS_ORDER = ("sent", "pending", "sending", "failed", "unreachable", "unknown", "skipped")
+STATUS_ORDER = ("sent", "pending", "sending", "failed", "refused", "unreachable", "unknown", "skipped")
 
 
 @handler
 async def on_sends(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/envois: recent sends with how many were sent, waiting, failed, unreachable, unknown."""
+    """/envois: recent sends with how many people were reached, are waiting, failed, are
+    unreachable or unknown, and how each group or channel took it (a refused channel post)."""
     if not await ctx.is_coordinator():
         ctx.refuse()
         return
@@ -195,18 +199,39 @@ async def on_sends(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE)
     if not sends:
         ctx.say("reminders.sends_none")
         return
+    chats = await store.chat_deliveries(ctx.session, [send.id for send, _ in sends])
+    names = await chat_names(ctx)
     tz = ctx.services.tz
     lines = [ctx.t("reminders.sends_title")]
     for send, counts in sends:
         parts = [ctx.t(f"reminders.count.{status}", n=counts[status]) for status in STATUS_ORDER if counts.get(status)]
-        lines.append(
-            ctx.t(
-                "reminders.sends_line",
-                label=send.label or send.kind,
-                when=send.created_at.astimezone(tz).strftime("%d/%m %H:%M"),
-                total=sum(counts.values()),
-                counts=" · ".join(parts) or ctx.t("reminders.count.empty"),
-            )
+        line = ctx.t(
+            "reminders.sends_line",
+            label=send.label or send.kind,
+            when=send.created_at.astimezone(tz).strftime("%d/%m %H:%M"),
+            total=sum(counts.values()),
+            counts=" · ".join(parts) or ctx.t("reminders.count.empty"),
         )
+        for chat in chats.get(send.id, []):
+            line += "\n" + chat_line(ctx, chat, names)
+        lines.append(line)
     ctx.send("\n\n".join(lines))
 
+
+async def chat_names(ctx: Ctx) -> dict[int, str]:
+    """What to call the groups and channels the bot posts to (configured chats, groups' chats)."""
+    names = {g.chat_id: g.name for g in await list_groups(ctx.session) if g.chat_id}
+    found = await configured_chats(ctx.session, ctx.services.settings)
+    if CELL in found:
+        names[found[CELL]] = ctx.t("reminders.chat_cell")
+    if CHANNEL in found:
+        names[found[CHANNEL]] = ctx.t("reminders.chat_channel")
+    return names
+
+
+def chat_line(ctx: Ctx, chat: store.ChatDelivery, names: dict[int, str]) -> str:
+    where = names.get(chat.chat_id) or ctx.t("reminders.chat_other", id=chat.chat_id)
+    if chat.status in ("refused", "failed"):
+        return ctx.t(f"reminders.chat_{chat.status}", where=where, reason=refusal_reason(chat.error, ctx.lang))
+    state = chat.status if chat.status in ("sent", "pending", "sending", "unknown", "skipped") else "unknown"
+    return ctx.t(f"reminders.chat_{state}", where=where)

@@ -23,10 +23,18 @@ from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers import bulletins, dialog
 from handlers.common import Ctx, Reply, callback_parts, handler, int_or_none
-from handlers.crisis import attachment_payload, category_label, keyboard_rows, refuse_patient_data, require_cell, stock_label
+from handlers.crisis import (
+    attachment_payload,
+    category_label,
+    cell_chat_id,
+    cell_targets,
+    keyboard_rows,
+    refuse_patient_data,
+    require_cell,
+    stock_label,
+)
 from storage import crisis as store
 from storage import dialogs, outbox
-from storage import users as users_store
 from storage.crisis_models import FieldReport
 from storage.models import Dialog, User
 
@@ -35,21 +43,7 @@ REPLY_FLOW = "report_reply"
 TEXT_MAX = 1500
 SHORT_MAX = 100
 SKIP_WORDS = bulletins.SKIP_WORDS
-
-
-# -- where reports go ---------------------------------------------------------------------------
-def cell_chat_id(services: Services) -> int | None:
-    raw = (services.settings.extra.get("CRISIS_CELL_CHAT_ID") or "").strip()
-    return int_or_none(raw, bits=64)
-
-
-async def cell_targets(session: AsyncSession, services: Services) -> list[int]:
-    """Where reports go: the crisis-cell chat, or each reachable member privately."""
-    chat = cell_chat_id(services)
-    if chat is not None:
-        return [chat]
-    members = await store.cell_member_ids(session, services.settings.coordinator_ids)
-    return await users_store.reachable_user_ids(session, members)
+CARDS_IN_SUMMARY = 5  # open reports shown with their buttons under /signalements
 
 
 # -- how a report reads -------------------------------------------------------------------------
@@ -209,28 +203,54 @@ async def send_report(ctx: Ctx, row: Dialog) -> None:
     """Save the report and queue it to the crisis cell (chat or members), file included."""
     report = await store.create_report(ctx.session, user_id=ctx.user.id, data=row.data, now=ctx.now)
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-    services = ctx.services
-    targets = await cell_targets(ctx.session, services)
-    chat = cell_chat_id(services)
-    langs = await notify.languages(ctx.session, targets, services.settings.default_locale) if chat is None else {}
+    targets = await queue_to_cell(ctx.session, ctx.services, report, ctx.user)
+    ctx.wake_outbox = True
+    ctx.edit(ctx.t("crisis.r_sent", number=report.id) if targets else ctx.t("crisis.r_sent_no_cell", number=report.id))
+
+
+async def queue_to_cell(
+    session: AsyncSession, services: Services, report: FieldReport, sender: User | None
+) -> list[int]:
+    """Queue the report's card (and file) to the crisis cell: its chat, or each member."""
+    targets = await cell_targets(session, services)
+    chat = await cell_chat_id(session, services)
+    default = services.settings.default_locale
+    langs = await notify.languages(session, [t_ for t_ in targets if t_ > 0], default)
     rows, files = [], []
     for target in targets:
-        lang = langs.get(target, services.settings.default_locale)
+        lang = langs.get(target, default)
         rows.append(
             {
-                "purpose": f"report:{report.id}:cell",
+                "purpose": store.report_card_purpose(report.id),
                 "chat_id": target,
-                "user_id": None if chat is not None else target,
-                "payload": notify.message_payload(report_text(report, ctx.user, lang), cell_keyboard(report.id, lang)),
+                "user_id": None if target == chat else target,
+                "payload": notify.message_payload(report_text(report, sender, lang), cell_keyboard(report.id, lang)),
             }
         )
         if report.file_id:
             method, payload = attachment_payload(report.file_kind, report.file_id, t("crisis.r_file_caption", lang, number=report.id))
             files.append({"purpose": f"report:{report.id}:file", "chat_id": target, "payload": payload, "method": method})
-    await outbox.enqueue_many(ctx.session, rows, priority=outbox.HIGH)
-    await outbox.enqueue_many(ctx.session, files, priority=outbox.HIGH)
-    ctx.wake_outbox = True
-    ctx.edit(ctx.t("crisis.r_sent", number=report.id) if targets else ctx.t("crisis.r_sent_no_cell", number=report.id))
+    await outbox.enqueue_many(session, rows, priority=outbox.HIGH)
+    await outbox.enqueue_many(session, files, priority=outbox.HIGH)
+    return targets
+
+
+async def deliver_waiting_reports(session: AsyncSession, services: Services) -> int:
+    """Open reports that never reached anyone (filed before the cell existed, or every copy
+    failed): queued to the cell as it is now. Called when the cell forms (a first member, the
+    bot added to the cell's chat) and by the minute job; returns how many were queued."""
+    waiting = await store.reports_never_delivered(session)
+    targets = set(await cell_targets(session, services)) if waiting else set()
+    queued = 0
+    for report in waiting:
+        if not targets - await store.report_card_chats(session, report.id):
+            continue  # already queued to everyone it could go to (refused there): sent when the bot is back
+        sender = await session.get(User, report.user_id) if report.user_id else None
+        await queue_to_cell(session, services, report, sender)
+        queued += 1
+    if queued:
+        services.wake_outbox()
+    return queued
 
 
 # -- files sent during a conversation -----------------------------------------------------------
@@ -388,3 +408,7 @@ async def on_reports_summary(ctx: Ctx, update: Update, context: ContextTypes.DEF
                 )
             )
     ctx.send("\n".join(lines))
+    # The open ones as the cell receives them, buttons included: whoever reads this can act.
+    for r in summary.open_reports[:CARDS_IN_SUMMARY]:
+        sender = await ctx.session.get(User, r.user_id) if r.user_id else None
+        ctx.send(report_text(r, sender, ctx.lang), cell_keyboard(r.id, ctx.lang))

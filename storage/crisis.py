@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import String, and_, case, cast, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
@@ -42,6 +42,11 @@ def urgent_purpose(bulletin_id: int) -> str:
 
 def relance_prefix(bulletin_id: int) -> str:
     return f"bulletin:{bulletin_id}:relance:"
+
+
+def report_card_purpose(report_id: int) -> str:
+    """A field report's card to the crisis cell (its chat, or each member)."""
+    return f"report:{report_id}:cell"
 
 
 # -- audience ----------------------------------------------------------------------------------
@@ -111,7 +116,23 @@ async def create_bulletin(session: AsyncSession, draft: BulletinDraft, *, create
     if replaced is not None:
         replaced.status = "replaced"
         replaced.replaced_by_id = bulletin.id
+        await cancel_escalations(session, replaced, reason=f"replaced by bulletin {bulletin.id}")
     return bulletin
+
+
+async def cancel_escalations(session: AsyncSession, bulletin: Bulletin, *, reason: str) -> int:
+    """Reminders of a bulletin still waiting to go out are not sent (it was replaced)."""
+    if not bulletin.escalations:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)),
+            OutboxMessage.status == "pending",
+        )
+        .values(status="skipped", last_error=reason)
+    )
+    return result.rowcount or 0
 
 
 async def get_bulletin(session: AsyncSession, bulletin_id: int) -> Bulletin | None:
@@ -138,6 +159,46 @@ async def posted_message_id(session: AsyncSession, purpose: str, chat_id: int) -
         )
     ).first()
     return (row[0], row[1]) if row else (None, None)
+
+
+@dataclass(frozen=True)
+class ChannelPost:
+    """A bulletin's post in the crisis channel, as the outbox recorded it."""
+
+    row_id: int
+    chat_id: int
+    status: str
+    message_id: int | None
+    error: str | None
+
+
+async def channel_post(session: AsyncSession, bulletin_id: int) -> ChannelPost | None:
+    """The channel post's row (None: never queued, e.g. no channel was configured)."""
+    row = (
+        await session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.chat_id,
+                OutboxMessage.status,
+                OutboxMessage.message_id,
+                OutboxMessage.last_error,
+            )
+            .where(OutboxMessage.purpose == channel_purpose(bulletin_id))
+            .order_by(OutboxMessage.id)
+            .limit(1)
+        )
+    ).first()
+    return ChannelPost(*row) if row else None
+
+
+async def channel_rows(session: AsyncSession, bulletin_id: int) -> list[OutboxMessage]:
+    """The post and its file, the rows "Republier" sends again."""
+    purposes = [channel_purpose(bulletin_id), channel_file_purpose(bulletin_id)]
+    return list(
+        await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.purpose.in_(purposes)).order_by(OutboxMessage.id)
+        )
+    )
 
 
 async def channel_posts(session: AsyncSession, bulletin_ids: Sequence[int], chat_id: int) -> dict[int, int]:
@@ -204,6 +265,34 @@ async def unanswered_recipients(session: AsyncSession, bulletin_id: int, *, incl
         .order_by(OutboxMessage.chat_id)
     )
     return list(rows)
+
+
+async def silent_people(
+    session: AsyncSession, bulletin: Bulletin, limit: int = 15
+) -> tuple[list[User], int, list[User], int]:
+    """Who the cell should call: (reached but silent, their count, unreachable, their count).
+
+    Silent: the urgent bulletin was delivered, no answer. Unreachable: its private message
+    could not be delivered (blocked the bot, failed), or they were already known unreachable
+    when it was published. Names first by first name, as people are called.
+    """
+    answered = exists().where(BulletinAck.bulletin_id == bulletin.id, BulletinAck.user_id == OutboxMessage.chat_id)
+    urgent = OutboxMessage.purpose == urgent_purpose(bulletin.id)
+    silent_ids = select(OutboxMessage.chat_id).where(urgent, OutboxMessage.status == "sent", ~answered)
+    lost_ids = select(OutboxMessage.chat_id).where(
+        urgent, OutboxMessage.status.in_(("unreachable", "failed", "skipped"))
+    )
+    queued = select(OutboxMessage.chat_id).where(urgent)
+    never = select(User.id).where(
+        audience_filter(bulletin.audience or {}), User.unreachable_at.is_not(None), User.id.not_in(queued)
+    )
+    order = (User.first_name, User.last_name, User.id)
+    silent = list(await session.scalars(select(User).where(User.id.in_(silent_ids)).order_by(*order).limit(limit)))
+    silent_n = int(await session.scalar(select(func.count()).select_from(silent_ids.subquery())) or 0)
+    lost_filter = User.id.in_(lost_ids) | User.id.in_(never)
+    lost = list(await session.scalars(select(User).where(lost_filter).order_by(*order).limit(limit)))
+    lost_n = int(await session.scalar(select(func.count()).select_from(User).where(lost_filter)) or 0)
+    return silent, silent_n, lost, lost_n
 
 
 async def next_escalation_round(session: AsyncSession, bulletin_id: int) -> int:
@@ -417,6 +506,28 @@ async def mark_handled(session: AsyncSession, report: FieldReport, *, by: int, n
         return False
     report.status, report.handled_by, report.handled_at = "handled", by, now
     return True
+
+
+def _report_card_purpose():  # type: ignore[no-untyped-def]
+    """`report_card_purpose`, in SQL, for each report of a query."""
+    return literal("report:", String()) + cast(FieldReport.id, String()) + literal(":cell", String())
+
+
+async def report_card_chats(session: AsyncSession, report_id: int) -> set[int]:
+    """Every chat the report's card was queued to, whatever became of it."""
+    rows = await session.scalars(
+        select(OutboxMessage.chat_id).where(OutboxMessage.purpose == report_card_purpose(report_id))
+    )
+    return set(rows)
+
+
+async def reports_never_delivered(session: AsyncSession, limit: int = 100) -> list[FieldReport]:
+    """Open reports with no card delivered or on its way to anyone (oldest first)."""
+    on_its_way = exists().where(
+        OutboxMessage.purpose == _report_card_purpose(), OutboxMessage.status.in_(("pending", "sending", "sent"))
+    )
+    stmt = select(FieldReport).where(FieldReport.status == "open", ~on_its_way).order_by(FieldReport.id).limit(limit)
+    return list(await session.scalars(stmt))
 
 
 @dataclass

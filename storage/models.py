@@ -232,3 +232,18 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ChatMove(Base):
+    """A group Telegram upgraded to a supergroup: its old id answers only "migrate_to_chat_id".
+
+    Kept in the database (not in memory) so that every process follows it, and so that chat
+    ids configured in the environment (CRISIS_CELL_CHAT_ID, CRISIS_CHANNEL_ID) keep working:
+    bot/chats.py resolves every configured chat through this table.
+    """
+
+    __tablename__ = "chat_moves"
+
+    old_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    new_chat_id: Mapped[int] = mapped_column(BigInteger)
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -13,6 +13,9 @@ from storage.db import dialect_insert
 from storage.models import OutboxMessage, Send, utcnow
 
 URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
+# A group or channel refused the message (the bot is not, or no longer, a member; the chat is
+# unknown to it): kept as is, sent again in place when the bot is back there or on request.
+REFUSED = "refused"
 
 
 async def enqueue(
@@ -95,16 +98,55 @@ async def delivery_counts(session: AsyncSession, send_id: int) -> dict[str, int]
     return counts
 
 
-async def drop_pending(session: AsyncSession, purposes_like: str) -> int:
-    """Skip queued messages whose purpose starts with a prefix (e.g. a cancelled session's reminders)."""
+async def drop_pending(session: AsyncSession, purposes_like: str, *, statuses: Sequence[str] = ("pending",)) -> int:
+    """Skip queued messages whose purpose starts with a prefix (e.g. a cancelled session's reminders;
+    with `statuses` also rows a chat refused, so they are not sent once the bot is back)."""
     from sqlalchemy import update
 
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "pending", OutboxMessage.purpose.like(f"{purposes_like}%"))
+        .where(OutboxMessage.status.in_(list(statuses)), OutboxMessage.purpose.like(f"{purposes_like}%"))
         .values(status="skipped", last_error="obsolete")
     )
     return result.rowcount or 0
+
+
+async def requeue(
+    session: AsyncSession,
+    *,
+    row_ids: Sequence[int] | None = None,
+    chat_id: int | None = None,
+    statuses: Sequence[str] = (REFUSED,),
+    created_after: datetime | None = None,
+    reason: str,
+) -> list[int]:
+    """Send refused rows again, in place: the same row goes back to `pending`.
+
+    Being the same row, the (purpose, chat) key still guarantees it is delivered once, and the
+    status condition makes concurrent calls (a button pressed twice, the bot re-added while
+    someone presses "Republier") re-queue it once. `created_after`: leave older rows as they
+    are (news refused weeks ago is not posted by surprise). Returns the ids re-queued.
+    """
+    from sqlalchemy import update
+
+    if row_ids is None and chat_id is None:
+        raise ValueError("requeue needs row ids or a chat")
+    where = [OutboxMessage.status.in_(list(statuses))]
+    if row_ids is not None:
+        if not row_ids:
+            return []
+        where.append(OutboxMessage.id.in_(list(row_ids)))
+    if chat_id is not None:
+        where.append(OutboxMessage.chat_id == chat_id)
+    if created_after is not None:
+        where.append(OutboxMessage.created_at > created_after)
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(*where)
+        .values(status="pending", due_at=utcnow(), claimed_until=None, last_error=reason[:500])
+        .returning(OutboxMessage.id)
+    )
+    return sorted(result.scalars())
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

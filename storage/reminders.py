@@ -8,10 +8,11 @@ that comes due runs one INSERT … SELECT per language over that session's regis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, false, func, literal, null, or_, select, update
+from sqlalchemy import and_, case, delete, false, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import JSON, Integer, SmallInteger, String
 
@@ -186,20 +187,64 @@ async def may_see_session(session: AsyncSession, user_id: int, session_id: int) 
 
 
 # -- sends, for /envois ---------------------------------------------------------------------
+# One person may get several messages of a send (a poll's intro and the poll): /envois counts
+# people, each by the state of their least advanced message, in this order.
+RECIPIENT_STATES = ("unreachable", "refused", "failed", "unknown", "sending", "pending", "skipped", "sent")
+
+
+@dataclass(frozen=True)
+class ChatDelivery:
+    """A send's messages to one group or channel (a bulletin's post, a poll in a group chat)."""
+
+    chat_id: int
+    status: str
+    error: str | None
+
+
 async def recent_sends(session: AsyncSession, *, created_by: int | None, limit: int = 10) -> list[tuple[Send, dict[str, int]]]:
-    """The latest sends (all, or those of one coordinator) with their delivery counts."""
+    """The latest sends (all, or those of one coordinator) with, for each, how many people are in
+    each state (a person counted once, by their least advanced message)."""
     stmt = select(Send).order_by(Send.id.desc()).limit(limit)
     if created_by is not None:
         stmt = stmt.where(Send.created_by == created_by)
     sends = list(await session.scalars(stmt))
     counts: dict[int, dict[str, int]] = {s.id: {} for s in sends}
     if sends:
-        rows = await session.execute(
-            select(OutboxMessage.send_id, OutboxMessage.status, func.count())
-            .where(OutboxMessage.send_id.in_(list(counts)))
-            .group_by(OutboxMessage.send_id, OutboxMessage.status)
+        rank = case(
+            *[(OutboxMessage.status == state, i) for i, state in enumerate(RECIPIENT_STATES)],
+            else_=len(RECIPIENT_STATES),
         )
-        for send_id, status, n in rows:
-            counts[send_id][status] = n
+        per_person = (
+            select(OutboxMessage.send_id, OutboxMessage.chat_id, func.min(rank).label("worst"))
+            .where(OutboxMessage.send_id.in_(list(counts)), OutboxMessage.chat_id > 0)
+            .group_by(OutboxMessage.send_id, OutboxMessage.chat_id)
+            .subquery()
+        )
+        rows = await session.execute(
+            select(per_person.c.send_id, per_person.c.worst, func.count()).group_by(
+                per_person.c.send_id, per_person.c.worst
+            )
+        )
+        for send_id, worst, n in rows:
+            state = RECIPIENT_STATES[worst] if worst < len(RECIPIENT_STATES) else "unknown"
+            counts[send_id][state] = counts[send_id].get(state, 0) + n
     return [(s, counts[s.id]) for s in sends]
 
+
+async def chat_deliveries(session: AsyncSession, send_ids: list[int]) -> dict[int, list[ChatDelivery]]:
+    """Each send's groups and channels, each by the state of its least advanced message."""
+    found: dict[int, dict[int, ChatDelivery]] = {}
+    if not send_ids:
+        return {}
+    rows = await session.execute(
+        select(OutboxMessage.send_id, OutboxMessage.chat_id, OutboxMessage.status, OutboxMessage.last_error)
+        .where(OutboxMessage.send_id.in_(send_ids), OutboxMessage.chat_id < 0)
+        .order_by(OutboxMessage.id)
+    )
+    order = {state: i for i, state in enumerate(RECIPIENT_STATES)}
+    for send_id, chat_id, status, error in rows:
+        chats = found.setdefault(send_id, {})
+        current = chats.get(chat_id)
+        if current is None or order.get(status, 99) < order.get(current.status, 99):
+            chats[chat_id] = ChatDelivery(chat_id, status, error)
+    return {send_id: list(chats.values()) for send_id, chats in found.items()}

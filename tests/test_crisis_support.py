@@ -24,7 +24,16 @@ CHANNEL = -1001234567890
 CELL_CHAT = -1009876543210
 
 
-def crisis_harness(api: Any, db: Database, *, background: bool, cell_chat: bool = True, **extra: str) -> BotHarness:
+def crisis_harness(
+    api: Any,
+    db: Database,
+    *,
+    background: bool,
+    cell_chat: bool = True,
+    channel: int | str | None = CHANNEL,
+    **extra: str,
+) -> BotHarness:
+    """`channel`: CRISIS_CHANNEL_ID (the fake knows CHANNEL; another id is a chat Telegram does not know)."""
     api.add_chat(CHANNEL, "channel", "Relais Santé — cellule de crise")
     api.add_chat(CELL_CHAT, "supergroup", "Cellule de crise (coordinateurs)")
     if cell_chat:
@@ -32,7 +41,7 @@ def crisis_harness(api: Any, db: Database, *, background: bool, cell_chat: bool 
     harness = BotHarness(
         api,
         db,
-        crisis_channel_id=CHANNEL,
+        crisis_channel_id=channel,
         paid_broadcast=True,  # 1,000 msg/s: the 500-recipient test does not wait on Telegram's 30/s pace
         extra=extra,
     )
@@ -57,11 +66,16 @@ async def crisis_manual(db: Database, api: Any) -> AsyncIterator[BotHarness]:
     try:
         yield harness
     finally:
-        outbox: Dispatcher | None = getattr(harness, "crisis_outbox", None)
-        if outbox is not None:
-            await outbox.close()
-            await outbox.http.close()
-        await harness.stop()
+        await stop_manual(harness)
+
+
+async def stop_manual(harness: BotHarness) -> None:
+    """Stop a bot started without background work, and the dispatcher `drain` made for it."""
+    outbox: Dispatcher | None = getattr(harness, "crisis_outbox", None)
+    if outbox is not None:
+        await outbox.close()
+        await outbox.http.close()
+    await harness.stop()
 
 
 def services(harness: BotHarness) -> Services:

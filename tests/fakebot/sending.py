@@ -303,6 +303,7 @@ def edit_target(api: FakeBotAPI, p: P) -> tuple[ChatState, JSON] | None:
         if p.get(name) in (None, ""):
             raise missing_param_error(name)
     chat = api.store.chat(p["chat_id"])
+    api._check_bot_in_chat(chat)
     msg = chat.msgs.get(p["message_id"])
     if msg is None:
         raise bad_request("message to edit not found")

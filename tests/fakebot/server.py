@@ -275,6 +275,20 @@ class FakeBotAPI(UserSide):
     def _check_not_blocked(self, chat: ChatState) -> None:
         if chat.private and chat.id in self.store.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        self._check_bot_in_chat(chat)
+
+    def _check_bot_in_chat(self, chat: ChatState) -> None:
+        """A group or channel the bot left or was removed from refuses it, in Telegram's words."""
+        if chat.private:
+            return
+        status = chat.members.get(self.bot_user["id"])
+        kind = chat.chat["type"]
+        if status == "kicked":
+            raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
+        if status == "left":
+            if kind == "group":  # a basic group the bot is not in does not exist for it
+                raise ApiError(400, "Bad Request: chat not found")
+            raise ApiError(403, f"Forbidden: bot is not a member of the {kind} chat")
 
     def _admit_send(self, chat: ChatState, paid: bool) -> None:
         self._check_not_blocked(chat)

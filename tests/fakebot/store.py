@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .objects import FileIds, StoredFile, Upload, guess_mime, private_chat
-from .spec import bad_request
+from .spec import ApiError, bad_request
 
 JSON = dict[str, Any]
 
@@ -27,6 +27,7 @@ class ChatState:
     sent: list[JSON] = field(default_factory=list)  # every send event, never edited
     members: dict[int, str] = field(default_factory=dict)  # user_id -> status override
     pinned: int | None = None
+    migrated_to: int | None = None  # a group upgraded to this supergroup: requests answer 400 + migrate_to_chat_id
 
     @property
     def id(self) -> int:
@@ -89,6 +90,10 @@ class Store:
         state = self.chats.get(chat_id)
         if state is None:
             raise bad_request("chat not found")
+        if state.migrated_to is not None:
+            raise ApiError(
+                400, "Bad Request: group chat was upgraded to a supergroup chat", {"migrate_to_chat_id": state.migrated_to}
+            )
         return state
 
     # ----------------------------------------------------------------- messages

@@ -60,6 +60,52 @@ class UserSide:
         """What getChatMember answers for user_id (creator, administrator, member, left, kicked...)."""
         self.store.chat(chat_id).members[user_id] = status
 
+    # ================================================================== the bot's own membership
+    def set_bot_status(self, chat_id: int, status: str, by: JSON) -> JSON:
+        """An administrator adds or removes the bot in a group or channel ("administrator",
+        "member", "left", "kicked"): sends there follow the new status, and the bot receives the
+        my_chat_member update Telegram sends (ChatMemberUpdated with old and new ChatMember)."""
+        from .methods import chat_member
+
+        state = self.store.chat(chat_id)
+        if state.private:
+            raise ValueError("use block()/unblock() for a private chat")
+        bot_id = self.bot_user["id"]
+        old = state.members.get(bot_id, "administrator")
+        state.members[bot_id] = status
+        body = {
+            "chat": state.chat,
+            "from": by,
+            "date": int(time.time()),
+            "old_chat_member": chat_member(self.bot_user, old),
+            "new_chat_member": chat_member(self.bot_user, status),
+        }
+        return self.hub.push({"my_chat_member": body})
+
+    def migrate_to_supergroup(
+        self, chat_id: int, by: JSON, new_chat_id: int | None = None, *, announce: bool = True
+    ) -> tuple[int, list[JSON]]:
+        """A basic group becomes a supergroup with a new id, as Telegram does (history visible to
+        new members, or too many members). Requests to the old id then answer 400 "group chat was
+        upgraded to a supergroup chat" with parameters.migrate_to_chat_id; the bot receives the
+        two service messages: migrate_to_chat_id in the old chat, migrate_from_chat_id in the new.
+        Returns the new id and those two updates. `announce=False` holds the updates back (the
+        bot was down, or its outbox spoke first): push them later with push_update()."""
+        old = self.store.chat(chat_id)
+        if old.chat["type"] != "group":
+            raise ValueError("only a basic group migrates to a supergroup")
+        new_id = new_chat_id or -(10**12 + abs(chat_id))
+        new = self.store.add_chat(group_chat(new_id, "supergroup", old.chat.get("title", ""), old.chat.get("username")))
+        new.members.update(old.members)
+        now = int(time.time())
+        farewell: JSON = {"message_id": old.take_message_id(), "from": by, "chat": old.chat, "date": now, "migrate_to_chat_id": new_id}
+        old.msgs[farewell["message_id"]] = farewell
+        old.migrated_to = new_id
+        welcome: JSON = {"message_id": new.take_message_id(), "from": by, "chat": new.chat, "date": now, "migrate_from_chat_id": chat_id}
+        new.msgs[welcome["message_id"]] = welcome
+        updates = [{"message": farewell}, {"message": welcome}]
+        return new_id, [self.hub.push(u) for u in updates] if announce else updates
+
     def block(self, user_id: int) -> None:
         """The user blocks the bot: sends to their private chat answer 403 until unblocked."""
         self.store.blocked.add(user_id)
