@@ -4,8 +4,8 @@
 to a supergroup chat" with parameters.migrate_to_chat_id, or the migrate_to/migrate_from
 service messages), so configured chats, groups and queued messages follow it in every process.
 
-Revision ID: 0006_delivery
-Revises: 0005_perf
+Revision ID: 0007_delivery
+Revises: 0006_groups
 Create Date: 2026-11-25
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import storage.types
 
-revision = "0006_delivery"
-down_revision = "0005_perf"
+revision = "0007_delivery"
+down_revision = "0006_groups"
 branch_labels = None
 depends_on = None
 

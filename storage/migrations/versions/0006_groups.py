@@ -3,7 +3,7 @@
 Coordinators now create, rename and archive groups in the bot (/groupes); archiving sets
 `groups.archived_at` instead of deleting, so meetings, registrations and memberships stay.
 
-Revision ID: 0009_groups
+Revision ID: 0006_groups
 Revises: 0005_perf
 Create Date: 2026-11-25
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 from storage.types import UTCDateTime
 
-revision = "0009_groups"
+revision = "0006_groups"
 down_revision = "0005_perf"
 branch_labels = None
 depends_on = None
