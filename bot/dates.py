@@ -253,6 +253,17 @@ _FIXES = [
     (re.compile(r"\bpremier\b|\b1\s*ere?\b", _FLAGS), "1"),
     (re.compile(r"(\d)t(\d)", _FLAGS), r"\1 \2"),
     (re.compile(r"\bl\s+'\s*", _FLAGS), "l'"),
+    # Spoken times: "midi et demi" is 12h30, "minuit et quart" 0h15, "9h moins le quart" 8h45.
+    (re.compile(r"\b(?<!apres-)midi\s+et\s+demie?\b", _FLAGS), "12h30"),
+    (re.compile(r"\b(?<!apres-)midi\s+et\s+quart\b", _FLAGS), "12h15"),
+    (re.compile(r"\b(?<!apres-)midi\s+moins\s+(?:le\s+)?quart\b", _FLAGS), "11h45"),
+    (re.compile(r"\bminuit\s+et\s+demie?\b", _FLAGS), "0h30"),
+    (re.compile(r"\bminuit\s+et\s+quart\b", _FLAGS), "0h15"),
+    (re.compile(r"\bminuit\s+moins\s+(?:le\s+)?quart\b", _FLAGS), "23h45"),
+    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+et\s+demie?\b", _FLAGS), r"\1h30"),
+    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+et\s+quart\b", _FLAGS), r"\1h15"),
+    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+moins\s+(?:le\s+)?quart\b", _FLAGS),
+     lambda m: f"{(int(m.group(1)) - 1) % 24}h45"),
 ]
 
 

@@ -99,6 +99,18 @@ ACCEPTED = [
     ("3 avril 2026 de midi à 14h", span(2026, 4, 3, 12, 14)),
     ("3 avril 2026 de 20h à minuit", (paris(2026, 4, 3, 20), paris(2026, 4, 4), True)),
     ("3 avril 2026 toute la journée", day(2026, 4, 3)),
+    # spoken times
+    ("demain à midi et demi", at(2026, 1, 16, 12, 30)),
+    ("demain à midi et demie", at(2026, 1, 16, 12, 30)),
+    ("demain midi et quart", at(2026, 1, 16, 12, 15)),
+    ("demain midi moins le quart", at(2026, 1, 16, 11, 45)),
+    ("demain à minuit et demi", at(2026, 1, 16, 0, 30)),
+    ("demain minuit et quart", at(2026, 1, 16, 0, 15)),
+    ("demain 14h et demie", at(2026, 1, 16, 14, 30)),
+    ("demain à 14 heures et quart", at(2026, 1, 16, 14, 15)),
+    ("demain à 9h moins le quart", at(2026, 1, 16, 8, 45)),
+    ("3 avril 2026 de midi et demi à 14h", span(2026, 4, 3, 12, 14, 30, 0)),
+    ("3 avril 2026 de 9h à midi et demi", span(2026, 4, 3, 9, 12, 0, 30)),
     # day parts
     ("3 avril 2026 au matin", span(2026, 4, 3, 9, 12)),
     ("3 avril 2026 le matin", span(2026, 4, 3, 9, 12)),

@@ -301,6 +301,8 @@ def test_offsets_are_read_in_french_and_english() -> None:
     assert parse_offsets("3 jours et 30 min") == [3 * 24 * 60, 30]
     assert parse_offsets("7d, eve 18:00, 2 hours") == [7 * 24 * 60, EVE_18, 120]
     assert parse_offsets("défaut") is None and parse_offsets("aucun") == []
+    assert parse_offsets("2 semaines, veille 18h") == [14 * 24 * 60, EVE_18]
+    assert parse_offsets("1 semaine et 2 sem") == [14 * 24 * 60, 7 * 24 * 60]
 
 
 def test_the_eve_reminder_is_at_18h_paris_across_daylight_saving() -> None:
