@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_interval, format_time, get_day_names, get_month_names
+from babel.dates import format_date, format_interval, format_time as _babel_time, get_day_names, get_month_names
 
 __all__ = [
     "When",
@@ -145,7 +145,9 @@ def message(key: str, lang: str = "fr", /, **params: Any) -> str:
     return template.format(**params) if params else template
 
 
-def error_message(err: DateParseError, lang: str = "fr", *, hint: bool = False) -> str:
+def error_message(
+    err: DateParseError, lang: str = "fr", *, hint: bool = False, now: datetime | None = None, tz: str = "Europe/Paris"
+) -> str:
     """The user-facing text of a refusal; with ``hint=True`` the example line is appended."""
     text = message(err.key, lang, **err.params_for(lang))
     if hint:
@@ -174,8 +176,8 @@ def _fmt_day(value: date, lang: str, *, weekday: bool = True) -> str:
 @lru_cache(maxsize=1024)
 def _fmt_time(value: time, lang: str) -> str:
     if lang == "fr":
-        return format_time(value, "H 'h'" if value.minute == 0 else "H 'h' mm", locale="fr")
-    return _clean_spaces(format_time(value, "h:mm a", locale="en"))
+        return _babel_time(value, "H 'h'" if value.minute == 0 else "H 'h' mm", locale="fr")
+    return _clean_spaces(_babel_time(value, "h:mm a", locale="en"))
 
 
 def _fmt_time_range(a: time, b: time, lang: str) -> str:
@@ -188,20 +190,48 @@ def format_when(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str
     """"jeudi 26 janvier 2023, 14 h – 17 h", "mardi 3 février 2026, matin",
     "Thursday 26 January 2023, 2:00 – 5:00 PM".  `locale` "en*" → English, else French."""
     lang = _norm_lang(locale)
+    day = _fmt_day(when.start.astimezone(ZoneInfo(tz)).date(), lang)
+    hours = format_hours(when, lang, tz)
+    return f"{day}, {hours}" if hours else day
+
+
+def format_hours(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str:
+    """The time part of `format_when` alone: "14 h – 17 h", "matin", "" for a whole day."""
+    lang = _norm_lang(locale)
     zone = ZoneInfo(tz)
     start = when.start.astimezone(zone)
     end = when.end.astimezone(zone) if when.end is not None else None
-    day = _fmt_day(start.date(), lang)
     if not when.has_time:
-        return day
+        return ""
     if end is None:
-        return f"{day}, {_fmt_time(start.time(), lang)}"
+        return _fmt_time(start.time(), lang)
     if when.period in PERIODS:
-        return f"{day}, {message(f'dates.part.{when.period}', lang)}"
+        return message(f"dates.part.{when.period}", lang)
     same_day = end.date() == start.date() or (end.date() == start.date() + timedelta(days=1) and end.time() == time(0))
     if same_day:
-        return f"{day}, {_fmt_time_range(start.time(), end.time(), lang)}"
-    return f"{day}, {_fmt_time(start.time(), lang)} – {_fmt_day(end.date(), lang)}, {_fmt_time(end.time(), lang)}"
+        return _fmt_time_range(start.time(), end.time(), lang)
+    return f"{_fmt_time(start.time(), lang)} – {_fmt_day(end.date(), lang)}, {_fmt_time(end.time(), lang)}"
+
+
+def format_time(value: time | datetime, locale: str = "fr", tz: str | ZoneInfo | None = None) -> str:
+    """A clock time the one way the bot writes it: "18 h 30", "8 h" (English "6:30 PM").
+
+    A datetime is first put in `tz` (the bot's zone for display)."""
+    if isinstance(value, datetime):
+        if tz is not None:
+            value = value.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
+        value = value.time()
+    return _fmt_time(value.replace(tzinfo=None), _norm_lang(locale))
+
+
+def format_moment(
+    value: datetime, locale: str = "fr", tz: str | ZoneInfo = "Europe/Paris", *, year: bool = False
+) -> str:
+    """A moment in a list a person reads: "26 janv., 18 h 30" ("26 janv. 2026, 18 h 30" with `year`)."""
+    lang = _norm_lang(locale)
+    local = value.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
+    day = _clean_spaces(format_date(local.date(), "d MMM y" if year else "d MMM", locale=lang))
+    return f"{day}, {_fmt_time(local.time().replace(tzinfo=None), lang)}"
 
 
 # Placeholder values kept raw so that they can be rendered in any language.

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
 from bot import ics, session_events
+from bot.dates import format_time
 from bot.i18n import SUPPORTED, t, tn
 from bot.notify import message_payload
 from bot.services import Services
@@ -133,7 +134,7 @@ def offsets_of(meeting: Meeting) -> list[int]:
 def offset_label(offset: int, lang: str) -> str:
     if offset < 0:
         minutes = -offset
-        return t("reminders.offset_eve", lang, time=f"{minutes // 60} h {minutes % 60:02d}" if minutes % 60 else f"{minutes // 60} h")
+        return t("reminders.offset_eve", lang, time=format_time(time(minutes // 60, minutes % 60), lang))
     if offset % DAY == 0:
         return tn("reminders.offset_days", offset // DAY, lang)
     if offset % 60 == 0:

@@ -23,6 +23,7 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot import outbox as dispatcher
+from bot.dates import format_time
 from bot.i18n import t
 from bot.services import Services
 from handlers import dialog
@@ -497,12 +498,12 @@ async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tu
     ]
     tz = ctx.services.tz
     for rnd in tr.escalations:
-        due = rnd.due_at.astimezone(tz).strftime("%H:%M")
+        due = format_time(rnd.due_at, ctx.lang, tz)
         if rnd.counts.get("pending") and rnd.due_at > ctx.now:
             lines.append(ctx.tn("crisis.track_escalation_planned", rnd.total, round=rnd.number, time=due))
         else:
             lines.append(ctx.tn("crisis.track_escalation_done", rnd.total, round=rnd.number, time=due, sent=rnd.counts.get("sent", 0)))
-    stamp = ctx.now.astimezone(tz).strftime("%H:%M:%S")
+    stamp = format_time(ctx.now, ctx.lang, tz)
     lines.append(ctx.t("crisis.track_updated", time=stamp))
     keyboard = [
         [(ctx.t("crisis.track_refresh"), f"cv:ref:{bulletin.id}:0")],
@@ -552,7 +553,7 @@ async def say_escalated(ctx: Ctx, bulletin: Bulletin, minutes: int, count: int) 
     elif minutes == 0:
         ctx.send(ctx.tn("crisis.escalate_now", count, number=bulletin.id))
     else:
-        due = (ctx.now + timedelta(minutes=minutes)).astimezone(ctx.services.tz).strftime("%H:%M")
+        due = format_time(ctx.now + timedelta(minutes=minutes), ctx.lang, ctx.services.tz)
         ctx.send(ctx.tn("crisis.escalate_later", count, number=bulletin.id, time=due))
 
 

@@ -188,13 +188,16 @@ async def show_registrants(ctx: Ctx, meeting: Meeting) -> None:
     total = 0
     for c in await store.meeting_counts(ctx.session, meeting.id):
         total += c.confirmed + c.waitlisted
-        key = "coord.registrants_line_cancelled" if c.session.status == "cancelled" else "coord.registrants_line"
+        when, place = when_text(c.session, ctx.lang, tz), place_label(ctx, c.session.site, c.session.address)
+        if c.session.status == "cancelled":  # its seats are gone: nobody there is "confirmed"
+            lines.append(ctx.tn("coord.registrants_cancelled", c.confirmed + c.waitlisted, when=when, place=place))
+            continue
         lines.append(
             ctx.t(
-                key,
-                when=when_text(c.session, ctx.lang, tz),
-                place=place_label(ctx, c.session.site, c.session.address),
-                confirmed=c.confirmed,
+                "coord.registrants_line",
+                when=when,
+                place=place,
+                confirmed=ctx.tn("coord.count_confirmed", c.confirmed),
                 waitlisted=c.waitlisted,
                 capacity=capacity_label(ctx, c.session.capacity),
             )
@@ -204,12 +207,7 @@ async def show_registrants(ctx: Ctx, meeting: Meeting) -> None:
     ctx.edit("\n\n".join(lines))
     if total:
         rows = await store.registrants(ctx.session, meeting.id)
-        content = registrants_csv(
-            rows,
-            lang=ctx.lang,
-            tz=tz,
-            session_label=lambda ms: f"{when_text(ms, ctx.lang, tz)} — {place_label(ctx, ms.site, ms.address)}",
-        )
+        content = registrants_csv(rows, lang=ctx.lang, tz=tz)
         ctx.send_document(filename_for(meeting.title), content, caption=ctx.t("coord.csv_caption", title=meeting.title))
 
 
@@ -254,7 +252,7 @@ async def session_menu(ctx: Ctx, ms: MeetingSession) -> None:
         when=when_text(ms, ctx.lang, tz),
         place=place_label(ctx, ms.site, ms.address),
         capacity=capacity_label(ctx, ms.capacity),
-        confirmed=confirmed,
+        confirmed=ctx.tn("coord.count_confirmed", confirmed),
         waitlisted=waitlisted,
     )
     keyboard = [
@@ -440,7 +438,7 @@ async def apply_capacity(ctx: Ctx, ms: MeetingSession, capacity: int | None) -> 
     if promoted:
         lines.append(ctx.tn("coord.edit.promoted", len(promoted)))
     if capacity is not None and confirmed > capacity:
-        lines.append(ctx.tn("coord.edit.over_capacity", confirmed, capacity=capacity))
+        lines.append(ctx.tn("coord.edit.over_capacity", confirmed, capacity=capacity_label(ctx, capacity)))
     ctx.send("\n".join(lines))
 
 
@@ -455,11 +453,11 @@ async def ask_cancel(ctx: Ctx, ms: MeetingSession) -> None:
         return
     confirmed, waitlisted = await store_counts(ctx, ms.id)
     ctx.edit(
-        ctx.t(
+        ctx.tn(
             "coord.edit.cancel_question",
+            confirmed + waitlisted,
             title=ms.meeting.title,
             when=when_text(ms, ctx.lang, ctx.services.settings.timezone),
-            n=confirmed + waitlisted,
         ),
         [[(ctx.t("coord.button_cancel_yes"), f"co:cxlok:{ms.id}")], [(ctx.t("coord.button_cancel_no"), f"co:keep:{ms.id}")]],
     )

@@ -63,7 +63,8 @@ async def quick_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
         lines.append(t("polls.results.line", lang, option=option.text, value=value))
     lines.append("")
     if res.recipients:
-        lines.append(tn("polls.results.voters_of", res.voters, lang, total=res.recipients))
+        recipients = tn("polls.recipients", res.recipients, lang)
+        lines.append(tn("polls.results.voters_of", res.voters, lang, total=recipients))
     else:
         lines.append(tn("polls.results.voters", res.voters, lang))
     if poll.multiple:
@@ -120,7 +121,13 @@ async def form_report(session: AsyncSession, poll: Poll, lang: str, tz: str) -> 
         t("polls.results.title_form", lang, question=poll.question),
         status_line(poll, lang, tz),
         "",
-        t("polls.results.form_counts", lang, completed=summary.completed, started=summary.started, total=summary.recipients),
+        t(
+            "polls.results.form_counts",
+            lang,
+            completed=tn("polls.results.completed", summary.completed, lang),
+            started=summary.started,
+            total=tn("polls.recipients", summary.recipients, lang),
+        ),
     ]
     for n, question in enumerate(poll.options, 1):
         lines += ["", t("polls.results.form_question", lang, n=n, question=question.text)]

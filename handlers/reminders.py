@@ -7,6 +7,7 @@ from telegram.ext import ContextTypes
 
 from bot import ics
 from bot import reminders as planner
+from bot.dates import format_moment
 from handlers import dialog
 from handlers.common import Ctx, callback_action, callback_parts, handler, int_or_none
 from handlers.render import session_label
@@ -198,13 +199,13 @@ async def on_sends(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE)
     tz = ctx.services.tz
     lines = [ctx.t("reminders.sends_title")]
     for send, counts in sends:
-        parts = [ctx.t(f"reminders.count.{status}", n=counts[status]) for status in STATUS_ORDER if counts.get(status)]
+        parts = [ctx.tn(f"reminders.count.{status}", counts[status]) for status in STATUS_ORDER if counts.get(status)]
         lines.append(
             ctx.t(
                 "reminders.sends_line",
                 label=send.label or send.kind,
-                when=send.created_at.astimezone(tz).strftime("%d/%m %H:%M"),
-                total=sum(counts.values()),
+                when=format_moment(send.created_at, ctx.lang, tz),
+                recipients=ctx.tn("reminders.recipients", sum(counts.values())),
                 counts=" · ".join(parts) or ctx.t("reminders.count.empty"),
             )
         )
