@@ -38,7 +38,7 @@ from handlers.new_meeting import (
     read_place,
     when_from_data,
 )
-from handlers.render import session_label, when_text
+from handlers.render import meeting_picker, session_label, when_text
 from storage import dialogs
 from storage import meetings as store
 from storage import users as users_store
@@ -81,12 +81,8 @@ async def pick_meeting(ctx: Ctx, action: str, question: str) -> None:
     if not meetings:
         ctx.say("coord.no_meetings")
         return
-    tz = ctx.services.settings.timezone
-    keyboard = []
-    for meeting in meetings[:MEETINGS_SHOWN]:
-        ahead = [ms for ms in meeting.sessions if ms.starts_at > ctx.now] or meeting.sessions
-        day = session_label(ahead[0], meeting, ctx.lang, tz).rsplit(" — ", 1)[-1]
-        keyboard.append([(f"{meeting.title[:40]} · {day}", f"co:{action}:{meeting.id}")])
+    tz, shown = ctx.services.settings.timezone, MEETINGS_SHOWN
+    keyboard = meeting_picker(meetings, lambda m: f"co:{action}:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=shown)
     ctx.say(question, keyboard)
 
 

@@ -23,6 +23,7 @@ from bot.transport import file_param
 from handlers.common import Ctx, Reply, callback_parts, handler, int_or_none, send_late
 from handlers.date_polls import WORD, slot_text
 from handlers.polls import coordinator_lang, deadline_text
+from handlers.render import shorten
 from storage import outbox
 from storage import polls as store
 from storage.models import utcnow
@@ -183,7 +184,7 @@ async def on_results_command(ctx: Ctx, update: Update, context: ContextTypes.DEF
     rows = []
     for poll in polls:
         state = "" if poll.status == "open" else " · " + ctx.t("polls.results.closed_short")
-        rows.append([(f"{ICON[poll.kind]} {poll.question[:45]}{state}", f"p:r:{poll.id}:0")])
+        rows.append([(f"{ICON[poll.kind]} {shorten(poll.question, 45)}{state}", f"p:r:{poll.id}:0")])
     ctx.say("polls.results.pick", rows)
 
 

@@ -26,6 +26,7 @@ from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers import dialog
 from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.render import meeting_picker
 from storage import dialogs, outbox
 from storage import meetings as meetings_store
 from storage import polls as store
@@ -355,7 +356,9 @@ async def choose_audience(ctx: Ctx, dlg: Dialog, value: str) -> None:
             ctx.answer(ctx.t("polls.error.no_meeting"), alert=True)
             return
         dialogs.advance(dlg, "meeting")
-        ctx.edit(ctx.t("polls.ask_meeting"), [[(m.title[:60], f"p:n:meet:{m.id}")] for m in meetings[:20]])
+        tz = ctx.services.settings.timezone
+        keyboard = meeting_picker(meetings, lambda m: f"p:n:meet:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=20)
+        ctx.edit(ctx.t("polls.ask_meeting"), keyboard)
     else:
         ctx.answer(ctx.t("common.stale_button"))
 

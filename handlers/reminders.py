@@ -10,7 +10,7 @@ from bot import reminders as planner
 from bot.dates import format_moment
 from handlers import dialog
 from handlers.common import Ctx, callback_action, callback_parts, handler, int_or_none
-from handlers.render import session_label
+from handlers.render import meeting_picker, session_label
 from storage import dialogs
 from storage import meetings as meetings_store
 from storage import reminders as store
@@ -81,7 +81,8 @@ async def on_meeting_reminders(ctx: Ctx, update: Update, context: ContextTypes.D
     if not meetings:
         ctx.say("reminders.no_meeting")
         return
-    keyboard = [[(m.title[:50], f"r:cfg:{m.id}")] for m in meetings[:20]]
+    tz = ctx.services.settings.timezone
+    keyboard = meeting_picker(meetings, lambda m: f"r:cfg:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=20)
     ctx.say("reminders.pick_meeting", keyboard)
 
 
