@@ -56,7 +56,12 @@ __all__ = [
     "DateParseError",
     "parse_when",
     "format_when",
+    "format_hours",
+    "format_time",
+    "format_moment",
     "error_message",
+    "date_examples",
+    "date_hint",
     "message",
     "warm_up",
     "PERIODS",
@@ -151,8 +156,30 @@ def error_message(
     """The user-facing text of a refusal; with ``hint=True`` the example line is appended."""
     text = message(err.key, lang, **err.params_for(lang))
     if hint:
-        text = f"{text}\n{message('dates.hint', lang)}"
+        text = f"{text}\n{date_hint(lang, now, tz)}"
     return text
+
+
+def date_examples(now: datetime | None = None, tz: str = "Europe/Paris") -> dict[str, str]:
+    """Dates to show as examples, the way people type them ("mardi 16 décembre"), computed from
+    `now`: a written-down example goes stale (its day passes, its weekday is wrong another year).
+
+    ``day`` and ``day2`` are ten and twelve days ahead with their weekday, ``date`` is ``day``
+    without it. Typed dates are French whatever the interface language.
+    """
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
+    first, second = today + timedelta(days=10), today + timedelta(days=12)
+    return {"day": _spoken(first), "day2": _spoken(second), "date": _spoken(first, weekday=False)}
+
+
+def _spoken(value: date, *, weekday: bool = True) -> str:
+    pattern = ("EEEE " if weekday else "") + ("d'er' MMMM" if value.day == 1 else "d MMMM")
+    return _clean_spaces(format_date(value, pattern, locale="fr"))
+
+
+def date_hint(lang: str = "fr", now: datetime | None = None, tz: str = "Europe/Paris") -> str:
+    """The line of examples shown under every question that asks for a date."""
+    return message("dates.hint", lang, **date_examples(now, tz))
 
 
 # --------------------------------------------------------------------------- formatting

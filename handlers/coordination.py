@@ -31,6 +31,7 @@ from handlers.new_meeting import (
     AnswerError,
     capacity_label,
     deep_link,
+    hint_text,
     place_label,
     propose_date,
     venue_text,
@@ -273,7 +274,8 @@ async def start_edit(ctx: Ctx, ms: MeetingSession, step: str) -> bool:
 
 async def ask_new_date(ctx: Ctx, ms: MeetingSession) -> None:
     if await start_edit(ctx, ms, "date"):
-        ctx.edit(f"{ctx.t('coord.edit.ask_date', when=when_text(ms, ctx.lang, ctx.services.settings.timezone))}\n{ctx.t('dates.hint')}")
+        when = when_text(ms, ctx.lang, ctx.services.settings.timezone)
+        ctx.edit(f"{ctx.t('coord.edit.ask_date', when=when)}\n{hint_text(ctx)}")
 
 
 async def ask_new_place(ctx: Ctx, ms: MeetingSession) -> None:
@@ -382,7 +384,7 @@ async def pressed_date_fix(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
     if d is None:
         return
     dialogs.advance(d, "date")
-    ctx.edit(f"{ctx.t('coord.retype_date')}\n{ctx.t('dates.hint')}")
+    ctx.edit(f"{ctx.t('coord.retype_date')}\n{hint_text(ctx)}")
 
 
 async def pressed_place_tbd(ctx: Ctx, ms: MeetingSession) -> None:
