@@ -222,7 +222,8 @@ async def show_links(ctx: Ctx, meeting: Meeting) -> None:
     ctx.edit("\n\n".join(lines))
     for ms in sessions:
         link = deep_link(ctx, ms.id)
-        ctx.send_photo(qr_png(link), caption=ctx.t("coord.qr_caption", label=session_label(ms, meeting, ctx.lang, tz), link=link))
+        caption = ctx.t("coord.qr_caption", label=session_label(ms, meeting, ctx.lang, tz), link=link)
+        ctx.send_photo(qr_png(link), caption=caption, filename=f"qr-session-{ms.id}.png")
 
 
 async def pick_session(ctx: Ctx, meeting: Meeting) -> None:

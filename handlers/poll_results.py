@@ -168,6 +168,10 @@ def csv_name(poll: Poll) -> str:
     return f"questionnaire-{poll.id}.csv"
 
 
+def chart_name(poll_id: int) -> str:
+    return f"resultats-sondage-{poll_id}.png"
+
+
 # --------------------------------------------------------------------------- /resultats
 
 
@@ -203,23 +207,23 @@ async def on_results_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
     if poll.kind == store.QUICK:
         text, spec = await quick_report(ctx.session, poll, ctx.lang, tz)
         ctx.send(clip(text))
-        send_chart_after_commit(ctx, context, spec)
+        send_chart_after_commit(ctx, context, spec, poll.id)
     elif poll.kind == store.DATES:
         text, keyboard, spec = await dates_report(ctx.session, poll, ctx.lang, tz)
         ctx.send(clip(text), keyboard)
-        send_chart_after_commit(ctx, context, spec)
+        send_chart_after_commit(ctx, context, spec, poll.id)
     else:
         text, content = await form_report(ctx.session, poll, ctx.lang, tz)
         ctx.send(clip(text))
         ctx.send_document(csv_name(poll), content, caption=ctx.t("polls.results.csv_caption"))
 
 
-def send_chart_after_commit(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, spec: ChartSpec) -> None:
+def send_chart_after_commit(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, spec: ChartSpec, poll_id: int) -> None:
     """Draw the chart once the transaction is over, then send it as a picture."""
 
     async def send() -> None:
         png = await asyncio.to_thread(render_chart, spec)
-        await send_late(ctx, context, Reply(photo=png))
+        await send_late(ctx, context, Reply(photo=png, photo_name=chart_name(poll_id)))
 
     ctx.after_commit.append(send)
 
@@ -280,7 +284,7 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                 chat_id=chat_id,
                 user_id=chat_id,
                 method="sendPhoto",
-                payload={"photo": file_param(png, "resultats.png")},
+                payload={"photo": file_param(png, chart_name(poll_id))},
                 priority=outbox.HIGH,
             )
     if polls:
