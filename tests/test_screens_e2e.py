@@ -273,12 +273,6 @@ async def test_counts_of_one_read_in_the_singular(bot: BotHarness) -> None:
     await coordinator.press("Qui prend la garde")
     assert "0 réponse sur 1 destinataire." in coordinator.reply_text
 
-    await coordinator.send("/envois")
-    assert re.search(
-        r"\(\d+ \w+\.?, \d+ h( \d\d)?, 2 destinataires\)\n✅ 2 envoyés", coordinator.reply_text
-    )  # intro + poll
-    assert not re.search(r"\d\d:\d\d", coordinator.reply_text)  # "9 h 05", the one time style
-
     await coordinator.send("/questionnaire")
     await coordinator.press("Nouveau questionnaire")
     await coordinator.send("Astreinte de mai")
@@ -293,6 +287,12 @@ async def test_counts_of_one_read_in_the_singular(bot: BotHarness) -> None:
         lambda m: m["chat"]["id"] == alex.id and "Astreinte de mai" in (m.get("text") or "")
     )
     assert "(1 question)" in invite["text"]
+
+    await bot.application.bot_data["services"].outbox.settle()  # the dispatcher committed every answer
+    await coordinator.send("/envois")
+    newest = coordinator.reply_text.split("\n\n")[1]  # the questionnaire: one invitation to one person
+    assert re.fullmatch(r".*\(\d+ \w+\.?, \d+ h(?: \d\d)?, 1 destinataire\)\n✅ 1 envoyé", newest, re.DOTALL), newest
+    assert not re.search(r"\d\d:\d\d", coordinator.reply_text)  # "9 h 05", the one time style
 
     await coordinator.send("/signalements 1")
     assert coordinator.reply_text == "Aucun signalement sur le dernier jour."
