@@ -13,10 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.dates import When, format_when
+from bot.dates import When, format_moment, format_when
 from bot.i18n import t
 from bot.services import Services
 from storage import crisis as store
@@ -89,7 +88,7 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
                 priority=priority_label(b.priority, lang),
                 category=category_label(b.category, lang, icon=False),
                 source=source_label(b.source, lang),
-                date=format_datetime(b.published_at, "d MMM y HH:mm", tzinfo=tz, locale=lang),
+                date=format_moment(b.published_at, lang, tz, year=True),
             ),
             title=b.title,
             body=b.body,
@@ -119,7 +118,7 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
         )
         for v in views
     ]
-    printed = format_datetime(now, "EEEE d MMMM y, HH:mm", tzinfo=tz, locale=lang)
+    printed = format_when(When(now, None, True), lang, services.settings.timezone)
     return KitData(printed, bulletins, directory, meetings)
 
 

@@ -49,14 +49,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_interval, format_time, get_day_names, get_month_names
+from babel.dates import format_date, format_interval, format_time as _babel_time, get_day_names, get_month_names
 
 __all__ = [
     "When",
     "DateParseError",
     "parse_when",
     "format_when",
+    "format_hours",
+    "format_time",
+    "format_moment",
     "error_message",
+    "date_examples",
+    "date_hint",
     "message",
     "warm_up",
     "PERIODS",
@@ -145,12 +150,36 @@ def message(key: str, lang: str = "fr", /, **params: Any) -> str:
     return template.format(**params) if params else template
 
 
-def error_message(err: DateParseError, lang: str = "fr", *, hint: bool = False) -> str:
+def error_message(
+    err: DateParseError, lang: str = "fr", *, hint: bool = False, now: datetime | None = None, tz: str = "Europe/Paris"
+) -> str:
     """The user-facing text of a refusal; with ``hint=True`` the example line is appended."""
     text = message(err.key, lang, **err.params_for(lang))
     if hint:
-        text = f"{text}\n{message('dates.hint', lang)}"
+        text = f"{text}\n{date_hint(lang, now, tz)}"
     return text
+
+
+def date_examples(now: datetime | None = None, tz: str = "Europe/Paris") -> dict[str, str]:
+    """Dates to show as examples, the way people type them ("mardi 16 décembre"), computed from
+    `now`: a written-down example goes stale (its day passes, its weekday is wrong another year).
+
+    ``day`` and ``day2`` are ten and twelve days ahead with their weekday, ``date`` is ``day``
+    without it. Typed dates are French whatever the interface language.
+    """
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz)).date()
+    first, second = today + timedelta(days=10), today + timedelta(days=12)
+    return {"day": _spoken(first), "day2": _spoken(second), "date": _spoken(first, weekday=False)}
+
+
+def _spoken(value: date, *, weekday: bool = True) -> str:
+    pattern = ("EEEE " if weekday else "") + ("d'er' MMMM" if value.day == 1 else "d MMMM")
+    return _clean_spaces(format_date(value, pattern, locale="fr"))
+
+
+def date_hint(lang: str = "fr", now: datetime | None = None, tz: str = "Europe/Paris") -> str:
+    """The line of examples shown under every question that asks for a date."""
+    return message("dates.hint", lang, **date_examples(now, tz))
 
 
 # --------------------------------------------------------------------------- formatting
@@ -174,8 +203,8 @@ def _fmt_day(value: date, lang: str, *, weekday: bool = True) -> str:
 @lru_cache(maxsize=1024)
 def _fmt_time(value: time, lang: str) -> str:
     if lang == "fr":
-        return format_time(value, "H 'h'" if value.minute == 0 else "H 'h' mm", locale="fr")
-    return _clean_spaces(format_time(value, "h:mm a", locale="en"))
+        return _babel_time(value, "H 'h'" if value.minute == 0 else "H 'h' mm", locale="fr")
+    return _clean_spaces(_babel_time(value, "h:mm a", locale="en"))
 
 
 def _fmt_time_range(a: time, b: time, lang: str) -> str:
@@ -188,20 +217,48 @@ def format_when(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str
     """"jeudi 26 janvier 2023, 14 h – 17 h", "mardi 3 février 2026, matin",
     "Thursday 26 January 2023, 2:00 – 5:00 PM".  `locale` "en*" → English, else French."""
     lang = _norm_lang(locale)
+    day = _fmt_day(when.start.astimezone(ZoneInfo(tz)).date(), lang)
+    hours = format_hours(when, lang, tz)
+    return f"{day}, {hours}" if hours else day
+
+
+def format_hours(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str:
+    """The time part of `format_when` alone: "14 h – 17 h", "matin", "" for a whole day."""
+    lang = _norm_lang(locale)
     zone = ZoneInfo(tz)
     start = when.start.astimezone(zone)
     end = when.end.astimezone(zone) if when.end is not None else None
-    day = _fmt_day(start.date(), lang)
     if not when.has_time:
-        return day
+        return ""
     if end is None:
-        return f"{day}, {_fmt_time(start.time(), lang)}"
+        return _fmt_time(start.time(), lang)
     if when.period in PERIODS:
-        return f"{day}, {message(f'dates.part.{when.period}', lang)}"
+        return message(f"dates.part.{when.period}", lang)
     same_day = end.date() == start.date() or (end.date() == start.date() + timedelta(days=1) and end.time() == time(0))
     if same_day:
-        return f"{day}, {_fmt_time_range(start.time(), end.time(), lang)}"
-    return f"{day}, {_fmt_time(start.time(), lang)} – {_fmt_day(end.date(), lang)}, {_fmt_time(end.time(), lang)}"
+        return _fmt_time_range(start.time(), end.time(), lang)
+    return f"{_fmt_time(start.time(), lang)} – {_fmt_day(end.date(), lang)}, {_fmt_time(end.time(), lang)}"
+
+
+def format_time(value: time | datetime, locale: str = "fr", tz: str | ZoneInfo | None = None) -> str:
+    """A clock time the one way the bot writes it: "18 h 30", "8 h" (English "6:30 PM").
+
+    A datetime is first put in `tz` (the bot's zone for display)."""
+    if isinstance(value, datetime):
+        if tz is not None:
+            value = value.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
+        value = value.time()
+    return _fmt_time(value.replace(tzinfo=None), _norm_lang(locale))
+
+
+def format_moment(
+    value: datetime, locale: str = "fr", tz: str | ZoneInfo = "Europe/Paris", *, year: bool = False
+) -> str:
+    """A moment in a list a person reads: "26 janv., 18 h 30" ("26 janv. 2026, 18 h 30" with `year`)."""
+    lang = _norm_lang(locale)
+    local = value.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
+    day = _clean_spaces(format_date(local.date(), "d MMM y" if year else "d MMM", locale=lang))
+    return f"{day}, {_fmt_time(local.time().replace(tzinfo=None), lang)}"
 
 
 # Placeholder values kept raw so that they can be rendered in any language.
@@ -253,6 +310,17 @@ _FIXES = [
     (re.compile(r"\bpremier\b|\b1\s*ere?\b", _FLAGS), "1"),
     (re.compile(r"(\d)t(\d)", _FLAGS), r"\1 \2"),
     (re.compile(r"\bl\s+'\s*", _FLAGS), "l'"),
+    # Spoken times: "midi et demi" is 12h30, "minuit et quart" 0h15, "9h moins le quart" 8h45.
+    (re.compile(r"\b(?<!apres-)midi\s+et\s+demie?\b", _FLAGS), "12h30"),
+    (re.compile(r"\b(?<!apres-)midi\s+et\s+quart\b", _FLAGS), "12h15"),
+    (re.compile(r"\b(?<!apres-)midi\s+moins\s+(?:le\s+)?quart\b", _FLAGS), "11h45"),
+    (re.compile(r"\bminuit\s+et\s+demie?\b", _FLAGS), "0h30"),
+    (re.compile(r"\bminuit\s+et\s+quart\b", _FLAGS), "0h15"),
+    (re.compile(r"\bminuit\s+moins\s+(?:le\s+)?quart\b", _FLAGS), "23h45"),
+    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+et\s+demie?\b", _FLAGS), r"\1h30"),
+    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+et\s+quart\b", _FLAGS), r"\1h15"),
+    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+moins\s+(?:le\s+)?quart\b", _FLAGS),
+     lambda m: f"{(int(m.group(1)) - 1) % 24}h45"),
 ]
 
 

@@ -28,7 +28,7 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
 
-from bot.i18n import SafeHTML, t
+from bot.i18n import SafeHTML, t, tn
 from bot.notify import message_payload
 from bot.services import Services
 from bot.transport import file_param
@@ -259,8 +259,12 @@ async def run_digest(services: Services, now: datetime | None = None, bot: Bot |
         channel_count = 0
         if channel is not None:
             lang = settings.default_locale
+            count = tn("crisis.bulletins", len(bulletins), lang)
             texts = digest_messages(
-                bulletins, lang, links, header=lambda i, n: t("crisis.digest_header", lang, day=day, n=len(bulletins), part=i, parts=n)
+                bulletins,
+                lang,
+                links,
+                header=lambda i, n: t("crisis.digest_header", lang, day=day, bulletins=count, part=i, parts=n),
             )
             rows = [
                 {"purpose": f"digest:{run.id}:channel:{i}", "chat_id": channel, "payload": message_payload(text)}
@@ -300,7 +304,8 @@ async def _queue_personal(
         chosen = [by_id[i] for i in ids]
 
         def header(part: int, parts: int, lang: str = lang, day: str = day, count: int = len(chosen)) -> str:
-            return t("crisis.digest_personal_header", lang, day=day, n=count, part=part, parts=parts)
+            bulletins = tn("crisis.bulletins", count, lang)
+            return t("crisis.digest_personal_header", lang, day=day, bulletins=bulletins, part=part, parts=parts)
 
         texts = digest_messages(chosen, lang, links, header=header, footer=t("crisis.digest_personal_footer", lang))
         payloads = [message_payload(text) for text in texts]

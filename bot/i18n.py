@@ -3,7 +3,7 @@
 Catalogues use stable keys as msgids ("meetings.registered") and `str.format` placeholders,
 so French and English can be checked for completeness key by key. Babel reads the `.po` files
 directly at start-up (no compile step to forget); plural choices follow CLDR via Babel
-(`key.one` / `key.other`, French treats 0 and 1 as singular).
+(`key.one` / `key.other`, French treats 0 and 1 as singular; an optional `key.zero` for 0).
 """
 
 from __future__ import annotations
@@ -82,9 +82,14 @@ def _plural_rule(lang: str) -> Any:
 
 
 def tn(key: str, n: int, lang: str = DEFAULT, /, *, html: bool = True, **params: Any) -> str:
-    """Plural-aware `t`: picks `key.one` or `key.other` for `n` by the language's CLDR rule."""
-    form = _plural_rule(lang)(abs(n))
-    chosen = f"{key}.{form}" if f"{key}.{form}" in catalogue(lang) else f"{key}.other"
+    """Plural-aware `t`: picks `key.one` or `key.other` for `n` by the language's CLDR rule.
+
+    A `key.zero` entry, when the catalogue has one, is used for 0 ("Personne n'est inscrit"
+    reads better than "0 personne est inscrite", which French's CLDR "one" would give).
+    """
+    messages = catalogue(lang)
+    form = "zero" if n == 0 and f"{key}.zero" in messages else _plural_rule(lang)(abs(n))
+    chosen = f"{key}.{form}" if f"{key}.{form}" in messages else f"{key}.other"
     return t(chosen, lang, html=html, n=n, **params)
 
 

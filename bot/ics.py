@@ -25,11 +25,24 @@ def filename(ms: MeetingSession) -> str:
     return f"rencontre-{ms.id}.ics"
 
 
-def session_calendar(ms: MeetingSession, meeting: Meeting, *, lang: str, tz: str, bot_username: str | None = None) -> bytes:
-    """The session as an iCalendar file (bytes), in `lang` for its free text."""
+def session_calendar(
+    ms: MeetingSession,
+    meeting: Meeting,
+    *,
+    lang: str,
+    tz: str,
+    bot_username: str | None = None,
+    withdrawn: bool = False,
+) -> bytes:
+    """The session as an iCalendar file (bytes), in `lang` for its free text.
+
+    `withdrawn`: the reader gave up their seat, so their copy is cancelled (METHOD:CANCEL, same
+    UID) while the session itself goes on (its title is not marked cancelled).
+    """
     from icalendar import Calendar, Event  # on first use: 3 MiB the bot does not carry otherwise (issue #6)
 
-    cancelled = ms.status == "cancelled" or meeting.status == "cancelled"
+    session_cancelled = ms.status == "cancelled" or meeting.status == "cancelled"
+    cancelled = session_cancelled or withdrawn
     cal = Calendar()
     cal.add("prodid", "-//Relais Santé//Rencontres//FR")
     cal.add("version", "2.0")
@@ -47,7 +60,9 @@ def session_calendar(ms: MeetingSession, meeting: Meeting, *, lang: str, tz: str
         last = ms.ends_at.astimezone(ZoneInfo(tz)).date() if ms.ends_at else day
         event.add("dtstart", day)
         event.add("dtend", last + timedelta(days=1))
-    summary = meeting.title if not cancelled else t("reminders.ics_cancelled_title", lang, html=False, title=meeting.title)
+    summary = meeting.title
+    if session_cancelled:
+        summary = t("reminders.ics_cancelled_title", lang, html=False, title=meeting.title)
     event.add("summary", summary)
     place = ", ".join(part for part in (ms.site, ms.address) if part)
     if place:

@@ -88,6 +88,7 @@ def setup_logging(secrets: list[str], level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL, and Telegram URLs contain the token.
-    for noisy in ("httpx", "httpcore", "apscheduler", "telegram.ext.Updater"):
+    # httpx logs every request URL, and Telegram URLs contain the token; fontTools (through
+    # fpdf2) logs some fifty lines per crisis-kit PDF about the glyphs it keeps.
+    for noisy in ("httpx", "httpcore", "apscheduler", "telegram.ext.Updater", "fontTools"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
 from bot import ics, session_events
+from bot.dates import format_time
 from bot.i18n import SUPPORTED, t, tn
 from bot.notify import message_payload
 from bot.services import Services
@@ -81,7 +82,8 @@ class OffsetError(ValueError):
         self.token = token
 
 
-_UNITS = {"j": DAY, "jour": DAY, "jours": DAY, "d": DAY, "day": DAY, "days": DAY,
+_UNITS = {"sem": 7 * DAY, "semaine": 7 * DAY, "semaines": 7 * DAY, "w": 7 * DAY, "week": 7 * DAY, "weeks": 7 * DAY,
+          "j": DAY, "jour": DAY, "jours": DAY, "d": DAY, "day": DAY, "days": DAY,
           "h": 60, "heure": 60, "heures": 60, "hour": 60, "hours": 60,
           "min": 1, "mn": 1, "minute": 1, "minutes": 1, "m": 1}  # fmt: skip
 _RELATIVE = re.compile(r"^(?:j-|d-)?(\d+)\s*([a-z]+)?(?:\s+(?:avant|before))?$")
@@ -89,7 +91,7 @@ _EVE = re.compile(r"^(?:la\s+)?(?:veille|eve|day\s+before)(?:\s+(?:a|at))?\s*(\d
 
 
 def parse_offsets(text: str) -> list[int] | None:
-    """ "7j, veille 18h, 2h" → [10080, -1080, 120]; "défaut" → None; "aucun" → []."""
+    """ "7j, veille 18h, 2h" → [10080, -1080, 120]; "2 semaines" → [20160]; "défaut" → None; "aucun" → []."""
     from handlers.dialog import normalized
 
     cleaned = normalized(text)
@@ -132,7 +134,7 @@ def offsets_of(meeting: Meeting) -> list[int]:
 def offset_label(offset: int, lang: str) -> str:
     if offset < 0:
         minutes = -offset
-        return t("reminders.offset_eve", lang, time=f"{minutes // 60} h {minutes % 60:02d}" if minutes % 60 else f"{minutes // 60} h")
+        return t("reminders.offset_eve", lang, time=format_time(time(minutes // 60, minutes % 60), lang))
     if offset % DAY == 0:
         return tn("reminders.offset_days", offset // DAY, lang)
     if offset % 60 == 0:

@@ -29,6 +29,7 @@ from telegram.ext import ContextTypes
 from bot import chats, notify
 from bot import outbox as dispatcher
 from bot.chats import configured_value
+from bot.dates import format_time
 from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers import dialog
@@ -697,7 +698,7 @@ async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tu
                     lines.append(ctx.tn("crisis.track_more", total - len(shown)))
         tz = ctx.services.tz
         for rnd in tr.escalations:
-            due = rnd.due_at.astimezone(tz).strftime("%H:%M")
+            due = format_time(rnd.due_at, ctx.lang, tz)
             if rnd.counts.get("pending") and rnd.due_at > ctx.now:
                 lines.append(ctx.tn("crisis.track_escalation_planned", rnd.total, round=rnd.number, time=due))
             elif bulletin.status == "replaced" and not rnd.counts.get("sent") and not rnd.counts.get("pending"):
@@ -714,7 +715,7 @@ async def tracking_view(ctx: Ctx, bulletin: Bulletin) -> tuple[str, list[list[tu
                 )
     else:
         lines.append(ctx.t("crisis.track_not_urgent_note"))
-    stamp = ctx.now.astimezone(ctx.services.tz).strftime("%H:%M:%S")
+    stamp = format_time(ctx.now, ctx.lang, ctx.services.tz)
     lines.append(ctx.t("crisis.track_updated", time=stamp))
     keyboard = [[(ctx.t("crisis.track_refresh"), f"cv:ref:{bulletin.id}:0")]]
     if may_republish:
@@ -768,7 +769,7 @@ async def say_escalated(ctx: Ctx, bulletin: Bulletin, minutes: int, count: int) 
     elif minutes == 0:
         ctx.send(ctx.tn("crisis.escalate_now", count, number=bulletin.id))
     else:
-        due = (ctx.now + timedelta(minutes=minutes)).astimezone(ctx.services.tz).strftime("%H:%M")
+        due = format_time(ctx.now + timedelta(minutes=minutes), ctx.lang, ctx.services.tz)
         ctx.send(ctx.tn("crisis.escalate_later", count, number=bulletin.id, time=due))
 
 

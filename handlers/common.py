@@ -42,6 +42,7 @@ class Reply:
     document: tuple[str, bytes] | None = None
     photo: bytes | None = None
     chat_id: int | None = None
+    photo_name: str = "photo.png"  # what a saved copy is called ("qr-session-12.png"), never a shared generic name
 
 
 @dataclass
@@ -105,8 +106,8 @@ class Ctx:
     def send_document(self, filename: str, content: bytes, caption: str | None = None) -> None:
         self.replies.append(Reply(caption, document=(filename, content)))
 
-    def send_photo(self, content: bytes, caption: str | None = None) -> None:
-        self.replies.append(Reply(caption, photo=content))
+    def send_photo(self, content: bytes, caption: str | None = None, *, filename: str) -> None:
+        self.replies.append(Reply(caption, photo=content, photo_name=filename))
 
     def answer(self, text: str, *, alert: bool = False) -> None:
         """The small notice shown when a button is pressed."""
@@ -146,7 +147,7 @@ def _request(reply: Reply, chat_id: int, query: CallbackQuery | None) -> tuple[s
     """The Bot API call that delivers one reply."""
     if reply.document is not None or reply.photo is not None:
         method, field_name = ("sendDocument", "document") if reply.document is not None else ("sendPhoto", "photo")
-        filename, content = reply.document if reply.document is not None else ("image.png", reply.photo or b"")
+        filename, content = reply.document if reply.document is not None else (reply.photo_name, reply.photo or b"")
         params: dict[str, Any] = {"chat_id": chat_id, field_name: file_param(content, filename)}
         if reply.text:
             params.update(caption=reply.text, parse_mode="HTML")

@@ -31,6 +31,7 @@ from handlers.new_meeting import (
     AnswerError,
     capacity_label,
     deep_link,
+    hint_text,
     place_label,
     propose_date,
     venue_text,
@@ -38,7 +39,7 @@ from handlers.new_meeting import (
     read_place,
     when_from_data,
 )
-from handlers.render import session_label, when_text
+from handlers.render import meeting_picker, session_label, when_text
 from storage import dialogs
 from storage import meetings as store
 from storage.models import Dialog, Meeting, MeetingSession
@@ -80,12 +81,8 @@ async def pick_meeting(ctx: Ctx, action: str, question: str) -> None:
     if not meetings:
         ctx.say("coord.no_meetings")
         return
-    tz = ctx.services.settings.timezone
-    keyboard = []
-    for meeting in meetings[:MEETINGS_SHOWN]:
-        ahead = [ms for ms in meeting.sessions if ms.starts_at > ctx.now] or meeting.sessions
-        day = session_label(ahead[0], meeting, ctx.lang, tz).rsplit(" — ", 1)[-1]
-        keyboard.append([(f"{meeting.title[:40]} · {day}", f"co:{action}:{meeting.id}")])
+    tz, shown = ctx.services.settings.timezone, MEETINGS_SHOWN
+    keyboard = meeting_picker(meetings, lambda m: f"co:{action}:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=shown)
     ctx.say(question, keyboard)
 
 
@@ -147,13 +144,16 @@ async def show_registrants(ctx: Ctx, meeting: Meeting) -> None:
     total = 0
     for c in await store.meeting_counts(ctx.session, meeting.id):
         total += c.confirmed + c.waitlisted
-        key = "coord.registrants_line_cancelled" if c.session.status == "cancelled" else "coord.registrants_line"
+        when, place = when_text(c.session, ctx.lang, tz), place_label(ctx, c.session.site, c.session.address)
+        if c.session.status == "cancelled":  # its seats are gone: nobody there is "confirmed"
+            lines.append(ctx.tn("coord.registrants_cancelled", c.confirmed + c.waitlisted, when=when, place=place))
+            continue
         lines.append(
             ctx.t(
-                key,
-                when=when_text(c.session, ctx.lang, tz),
-                place=place_label(ctx, c.session.site, c.session.address),
-                confirmed=c.confirmed,
+                "coord.registrants_line",
+                when=when,
+                place=place,
+                confirmed=ctx.tn("coord.count_confirmed", c.confirmed),
                 waitlisted=c.waitlisted,
                 capacity=capacity_label(ctx, c.session.capacity),
             )
@@ -163,12 +163,7 @@ async def show_registrants(ctx: Ctx, meeting: Meeting) -> None:
     ctx.edit("\n\n".join(lines))
     if total:
         rows = await store.registrants(ctx.session, meeting.id)
-        content = registrants_csv(
-            rows,
-            lang=ctx.lang,
-            tz=tz,
-            session_label=lambda ms: f"{when_text(ms, ctx.lang, tz)} — {place_label(ctx, ms.site, ms.address)}",
-        )
+        content = registrants_csv(rows, lang=ctx.lang, tz=tz)
         ctx.send_document(filename_for(meeting.title), content, caption=ctx.t("coord.csv_caption", title=meeting.title))
 
 
@@ -186,7 +181,8 @@ async def show_links(ctx: Ctx, meeting: Meeting) -> None:
     ctx.edit("\n\n".join(lines))
     for ms in sessions:
         link = deep_link(ctx, ms.id)
-        ctx.send_photo(qr_png(link), caption=ctx.t("coord.qr_caption", label=session_label(ms, meeting, ctx.lang, tz), link=link))
+        caption = ctx.t("coord.qr_caption", label=session_label(ms, meeting, ctx.lang, tz), link=link)
+        ctx.send_photo(qr_png(link), caption=caption, filename=f"qr-session-{ms.id}.png")
 
 
 async def pick_session(ctx: Ctx, meeting: Meeting) -> None:
@@ -213,7 +209,7 @@ async def session_menu(ctx: Ctx, ms: MeetingSession) -> None:
         when=when_text(ms, ctx.lang, tz),
         place=place_label(ctx, ms.site, ms.address),
         capacity=capacity_label(ctx, ms.capacity),
-        confirmed=confirmed,
+        confirmed=ctx.tn("coord.count_confirmed", confirmed),
         waitlisted=waitlisted,
     )
     keyboard = [
@@ -238,7 +234,8 @@ async def start_edit(ctx: Ctx, ms: MeetingSession, step: str) -> bool:
 
 async def ask_new_date(ctx: Ctx, ms: MeetingSession) -> None:
     if await start_edit(ctx, ms, "date"):
-        ctx.edit(f"{ctx.t('coord.edit.ask_date', when=when_text(ms, ctx.lang, ctx.services.settings.timezone))}\n{ctx.t('dates.hint')}")
+        when = when_text(ms, ctx.lang, ctx.services.settings.timezone)
+        ctx.edit(f"{ctx.t('coord.edit.ask_date', when=when)}\n{hint_text(ctx)}")
 
 
 async def ask_new_place(ctx: Ctx, ms: MeetingSession) -> None:
@@ -347,7 +344,7 @@ async def pressed_date_fix(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
     if d is None:
         return
     dialogs.advance(d, "date")
-    ctx.edit(f"{ctx.t('coord.retype_date')}\n{ctx.t('dates.hint')}")
+    ctx.edit(f"{ctx.t('coord.retype_date')}\n{hint_text(ctx)}")
 
 
 async def pressed_place_tbd(ctx: Ctx, ms: MeetingSession) -> None:
@@ -399,7 +396,7 @@ async def apply_capacity(ctx: Ctx, ms: MeetingSession, capacity: int | None) -> 
     if promoted:
         lines.append(ctx.tn("coord.edit.promoted", len(promoted)))
     if capacity is not None and confirmed > capacity:
-        lines.append(ctx.tn("coord.edit.over_capacity", confirmed, capacity=capacity))
+        lines.append(ctx.tn("coord.edit.over_capacity", confirmed, capacity=capacity_label(ctx, capacity)))
     ctx.send("\n".join(lines))
 
 
@@ -414,11 +411,11 @@ async def ask_cancel(ctx: Ctx, ms: MeetingSession) -> None:
         return
     confirmed, waitlisted = await store_counts(ctx, ms.id)
     ctx.edit(
-        ctx.t(
+        ctx.tn(
             "coord.edit.cancel_question",
+            confirmed + waitlisted,
             title=ms.meeting.title,
             when=when_text(ms, ctx.lang, ctx.services.settings.timezone),
-            n=confirmed + waitlisted,
         ),
         [[(ctx.t("coord.button_cancel_yes"), f"co:cxlok:{ms.id}")], [(ctx.t("coord.button_cancel_no"), f"co:keep:{ms.id}")]],
     )

@@ -18,6 +18,7 @@ from telegram.ext import ContextTypes
 
 from bot import chats, notify
 from bot.chats import configured_chat
+from bot.dates import When, format_when
 from bot.i18n import t, tn
 from bot.patient_data import find_patient_data
 from bot.services import Services
@@ -295,9 +296,7 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
 def when_label(ctx: Ctx, when: Any) -> str:
     if when is None:
         return ctx.t("crisis.digest_never")
-    from babel.dates import format_datetime
-
-    return format_datetime(when, "EEEE d MMMM, HH:mm", tzinfo=ctx.services.tz, locale=ctx.lang)
+    return format_when(When(when, None, True), ctx.lang, ctx.services.settings.timezone)
 
 
 # -- /cellule -----------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def send_invitation(ctx: Ctx, group: Group) -> None:
     """The invitation link as text, then its QR code (a PNG to print or paste in an e-mail)."""
     link = invite_link(ctx, group.id)
     ctx.say("groups.invite", name=group.name, link=link)
-    ctx.send_photo(qr_png(link), caption=ctx.t("groups.invite_qr_caption", name=group.name, link=link))
+    ctx.send_photo(qr_png(link), caption=ctx.t("groups.invite_qr_caption", name=group.name, link=link), filename=f"qr-groupe-{group.slug}.png")
 
 
 # -- creating a group -------------------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import notify
-from bot.i18n import t
+from bot import ics, notify
+from bot.i18n import SafeHTML, t
 from handlers.common import Ctx, callback_action, handler
-from handlers.render import session_card, session_label, when_text
+from handlers.render import SessionLike, place_text, session_card, session_label, session_picker, when_text
 from storage import meetings as store
+from storage import reminders as reminders_store
 from storage.meetings import SessionView
 
 PAGE_SIZE = 5
@@ -68,8 +69,9 @@ async def on_register_command(ctx: Ctx, update: Update, context: ContextTypes.DE
     if not open_views:
         ctx.say("meetings.nothing_to_register" if views else "meetings.none_upcoming")
         return
+    # The same button as on a /rencontres card: one way to register, whichever screen it is pressed on.
     tz = ctx.services.settings.timezone
-    keyboard = [[(f"{v.meeting.title[:30]} · {session_label(v.session, v.meeting, ctx.lang, tz)}", f"m:ask:{v.session.id}")] for v in open_views]
+    keyboard = session_picker(open_views, lambda v: f"m:reg:{v.session.id}", lang=ctx.lang, tz=tz)
     ctx.say("meetings.pick_session", keyboard)
 
 
@@ -101,7 +103,7 @@ RESULT_KEYS = {
 
 @handler
 async def on_meeting_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons m:reg|ask|can|pg|no:<n>."""
+    """Buttons m:reg|ask|can|cok|keep|pg|no:<n>."""
     parsed = callback_action(update)
     if parsed is None:
         ctx.answer(ctx.t("common.stale_button"))
@@ -118,7 +120,11 @@ async def on_meeting_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
     elif action == "reg":
         await register(ctx, value)
     elif action == "can":
+        await ask_cancel(ctx, value)
+    elif action == "cok":
         await cancel(ctx, value)
+    elif action == "keep":
+        ctx.edit(ctx.t("meetings.cancel_kept"))
     elif action == "no":
         ctx.edit(ctx.t("meetings.registration_abandoned"))
     else:
@@ -133,12 +139,7 @@ async def register(ctx: Ctx, session_id: int) -> None:
     else:
         text = ctx.t(RESULT_KEYS[result.outcome])
     if result.session is not None and result.meeting is not None and result.outcome in ("confirmed", "waitlisted", "already_confirmed", "already_waitlisted"):
-        tz = ctx.services.settings.timezone
-        text = f"{text}\n\n" + ctx.t(
-            "meetings.registration_summary",
-            title=result.meeting.title,
-            when=when_text(result.session, ctx.lang, tz),
-        )
+        text = f"{text}\n\n" + session_summary(ctx, result.meeting.title, result.session)
     ctx.answer(text.split("\n", 1)[0][:190])
     keyboard = None
     if result.session is not None and result.outcome in ("confirmed", "already_confirmed"):  # issue #3: the .ics file
@@ -146,16 +147,50 @@ async def register(ctx: Ctx, session_id: int) -> None:
     ctx.send(text, keyboard)
 
 
-async def cancel(ctx: Ctx, session_id: int) -> None:
-    result = await store.cancel_registration(ctx.session, session_id, ctx.user.id, now=ctx.now)
-    if not result.cancelled:
+def summary_text(title: str, ms: SessionLike, lang: str, tz: str) -> str:
+    """What, when and where, under a registration's, a promotion's or a cancellation's outcome."""
+    when, place = when_text(ms, lang, tz), place_text(ms, lang)
+    return t("meetings.registration_summary", lang, title=title, when=when, place=place)
+
+
+def session_summary(ctx: Ctx, title: str, ms: SessionLike) -> str:
+    return summary_text(title, ms, ctx.lang, ctx.services.settings.timezone)
+
+
+async def ask_cancel(ctx: Ctx, session_id: int) -> None:
+    """"Se désinscrire" and "Je ne pourrai pas venir" ask first: a seat given up goes to the next person."""
+    view = await store.session_view(ctx.session, session_id, ctx.user.id)
+    if view is None or view.my_status is None:
         ctx.answer(ctx.t("meetings.not_registered"))
         ctx.say("meetings.not_registered")
         return
+    ctx.send(
+        f"{ctx.t('meetings.cancel_question')}\n\n{session_summary(ctx, view.meeting.title, view.session)}",
+        [
+            [
+                (ctx.t("meetings.button_cancel_yes"), f"m:cok:{session_id}"),
+                (ctx.t("meetings.button_cancel_no"), f"m:keep:{session_id}"),
+            ]
+        ],
+    )
+
+
+async def cancel(ctx: Ctx, session_id: int) -> None:
+    """Give the seat up; whoever holds its calendar entry gets the file that removes it."""
+    result = await store.cancel_registration(ctx.session, session_id, ctx.user.id, now=ctx.now)
+    if not result.cancelled or result.session is None:
+        ctx.answer(ctx.t("meetings.not_registered"))
+        ctx.edit(ctx.t("meetings.not_registered"))
+        return
+    ms = result.session
     ctx.answer(ctx.t("meetings.unregistered"))
-    ctx.say("meetings.unregistered")
-    if result.promoted_user_id is not None and result.session is not None:
-        await announce_promotions(ctx, result.session, [result.promoted_user_id])
+    ctx.edit(f"{ctx.t('meetings.unregistered')}\n\n{session_summary(ctx, ms.meeting.title, ms)}")
+    if await reminders_store.drop_calendar_copy(ctx.session, ctx.user.id, ms.id):
+        tz, username = ctx.services.settings.timezone, ctx.services.bot_username
+        content = ics.session_calendar(ms, ms.meeting, lang=ctx.lang, tz=tz, bot_username=username, withdrawn=True)
+        ctx.send_document(ics.filename(ms), content, ctx.t("meetings.calendar_withdrawn", title=ms.meeting.title))
+    if result.promoted_user_id is not None:
+        await announce_promotions(ctx, ms, [result.promoted_user_id])
 
 
 async def announce_promotions(ctx: Ctx, ms: store.MeetingSession, user_ids: list[int]) -> None:
@@ -167,7 +202,7 @@ async def announce_promotions(ctx: Ctx, ms: store.MeetingSession, user_ids: list
         user_ids,
         purpose=f"promoted:s{ms.id}:{stamp}",
         render=lambda lang: (
-            t("meetings.promoted", lang, title=ms.meeting.title, when=when_text(ms, lang, tz)),
+            t("meetings.promoted", lang, summary=SafeHTML(summary_text(ms.meeting.title, ms, lang, tz))),
             [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")], [(t("reminders.button_calendar", lang), f"m:ics:{ms.id}")]],
         ),
         default_lang=ctx.services.settings.default_locale,

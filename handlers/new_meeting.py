@@ -19,7 +19,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.dates import DateParseError, When, format_when, parse_when
+from bot.dates import DateParseError, When, date_hint, format_when, parse_when
 from bot.i18n import SafeHTML, t
 from handlers import dialog
 from handlers.common import Ctx, callback_parts, handler, int_or_none
@@ -56,7 +56,12 @@ def read_date(ctx: Ctx, text: str) -> When:
 
 def date_error_text(ctx: Ctx, err: AnswerError) -> str:
     """The refusal plus the example line, so the next try has a model to copy."""
-    return f"{ctx.t(err.key, **err.params)}\n{ctx.t('dates.hint')}"
+    return f"{ctx.t(err.key, **err.params)}\n{hint_text(ctx)}"
+
+
+def hint_text(ctx: Ctx) -> str:
+    """The example dates under a date question, computed from today so they are never stale."""
+    return date_hint(ctx.lang, ctx.now, ctx.services.settings.timezone)
 
 
 def propose_date(ctx: Ctx, d: Dialog, text: str, *, button: Callable[[str, int], str], save_as: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
@@ -209,7 +214,7 @@ async def ask_group(ctx: Ctx) -> None:
 
 
 def ask_date(ctx: Ctx, d: Dialog) -> None:
-    ctx.send(f"{ctx.t('coord.new.ask_date', n=len(Draft.of(d).sessions) + 1)}\n{ctx.t('dates.hint')}")
+    ctx.send(f"{ctx.t('coord.new.ask_date', n=len(Draft.of(d).sessions) + 1)}\n{hint_text(ctx)}")
 
 
 async def step_date(ctx: Ctx, d: Dialog, text: str) -> None:
@@ -379,7 +384,7 @@ async def pressed_date_fix(ctx: Ctx, d: Dialog, proposal: int) -> None:
     if not is_latest_proposal(ctx, d, proposal):
         return
     dialogs.advance(d, "date", current=None)
-    ctx.edit(f"{ctx.t('coord.retype_date')}\n{ctx.t('dates.hint')}")
+    ctx.edit(f"{ctx.t('coord.retype_date')}\n{hint_text(ctx)}")
 
 
 async def pressed_place_tbd(ctx: Ctx, d: Dialog, _: int) -> None:

@@ -23,6 +23,7 @@ from bot.transport import file_param
 from handlers.common import Ctx, Reply, callback_parts, handler, int_or_none, send_late
 from handlers.date_polls import WORD, slot_text
 from handlers.polls import coordinator_lang, deadline_text
+from handlers.render import shorten
 from storage import outbox
 from storage import polls as store
 from storage.models import utcnow
@@ -63,7 +64,8 @@ async def quick_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
         lines.append(t("polls.results.line", lang, option=option.text, value=value))
     lines.append("")
     if res.recipients:
-        lines.append(tn("polls.results.voters_of", res.voters, lang, total=res.recipients))
+        recipients = tn("polls.recipients", res.recipients, lang)
+        lines.append(tn("polls.results.voters_of", res.voters, lang, total=recipients))
     else:
         lines.append(tn("polls.results.voters", res.voters, lang))
     if poll.multiple:
@@ -120,7 +122,13 @@ async def form_report(session: AsyncSession, poll: Poll, lang: str, tz: str) -> 
         t("polls.results.title_form", lang, question=poll.question),
         status_line(poll, lang, tz),
         "",
-        t("polls.results.form_counts", lang, completed=summary.completed, started=summary.started, total=summary.recipients),
+        t(
+            "polls.results.form_counts",
+            lang,
+            completed=tn("polls.results.completed", summary.completed, lang),
+            started=summary.started,
+            total=tn("polls.recipients", summary.recipients, lang),
+        ),
     ]
     for n, question in enumerate(poll.options, 1):
         lines += ["", t("polls.results.form_question", lang, n=n, question=question.text)]
@@ -160,6 +168,10 @@ def csv_name(poll: Poll) -> str:
     return f"questionnaire-{poll.id}.csv"
 
 
+def chart_name(poll_id: int) -> str:
+    return f"resultats-sondage-{poll_id}.png"
+
+
 # --------------------------------------------------------------------------- /resultats
 
 
@@ -176,7 +188,7 @@ async def on_results_command(ctx: Ctx, update: Update, context: ContextTypes.DEF
     rows = []
     for poll in polls:
         state = "" if poll.status == "open" else " · " + ctx.t("polls.results.closed_short")
-        rows.append([(f"{ICON[poll.kind]} {poll.question[:45]}{state}", f"p:r:{poll.id}:0")])
+        rows.append([(f"{ICON[poll.kind]} {shorten(poll.question, 45)}{state}", f"p:r:{poll.id}:0")])
     ctx.say("polls.results.pick", rows)
 
 
@@ -195,23 +207,23 @@ async def on_results_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
     if poll.kind == store.QUICK:
         text, spec = await quick_report(ctx.session, poll, ctx.lang, tz)
         ctx.send(clip(text))
-        send_chart_after_commit(ctx, context, spec)
+        send_chart_after_commit(ctx, context, spec, poll.id)
     elif poll.kind == store.DATES:
         text, keyboard, spec = await dates_report(ctx.session, poll, ctx.lang, tz)
         ctx.send(clip(text), keyboard)
-        send_chart_after_commit(ctx, context, spec)
+        send_chart_after_commit(ctx, context, spec, poll.id)
     else:
         text, content = await form_report(ctx.session, poll, ctx.lang, tz)
         ctx.send(clip(text))
         ctx.send_document(csv_name(poll), content, caption=ctx.t("polls.results.csv_caption"))
 
 
-def send_chart_after_commit(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, spec: ChartSpec) -> None:
+def send_chart_after_commit(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, spec: ChartSpec, poll_id: int) -> None:
     """Draw the chart once the transaction is over, then send it as a picture."""
 
     async def send() -> None:
         png = await asyncio.to_thread(render_chart, spec)
-        await send_late(ctx, context, Reply(photo=png))
+        await send_late(ctx, context, Reply(photo=png, photo_name=chart_name(poll_id)))
 
     ctx.after_commit.append(send)
 
@@ -272,7 +284,7 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                 chat_id=chat_id,
                 user_id=chat_id,
                 method="sendPhoto",
-                payload={"photo": file_param(png, "resultats.png")},
+                payload={"photo": file_param(png, chart_name(poll_id))},
                 priority=outbox.HIGH,
             )
     if polls:

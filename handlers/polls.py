@@ -21,11 +21,12 @@ from telegram.ext import ContextTypes
 
 import bot.outbox as dispatcher
 from bot import notify
-from bot.dates import DateParseError, When, error_message, format_when, parse_when
+from bot.dates import DateParseError, When, date_examples, error_message, format_when, parse_when
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers import dialog
 from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.render import meeting_picker
 from storage import dialogs, outbox
 from storage import meetings as meetings_store
 from storage import polls as store
@@ -93,7 +94,12 @@ async def step_question(ctx: Ctx, dlg: Dialog, text: str) -> None:
         return
     kind = dlg.data["kind"]
     dialogs.advance(dlg, FIRST_STEP[kind], question=question, items=[])
-    ctx.say({store.QUICK: "polls.ask_options", store.DATES: "polls.dates.ask_slots", store.FORM: "polls.form.ask_questions"}[kind])
+    first = {
+        store.QUICK: "polls.ask_options",
+        store.DATES: "polls.dates.ask_slots",
+        store.FORM: "polls.form.ask_questions",
+    }[kind]
+    ctx.say(first, **date_examples(ctx.now, ctx.services.settings.timezone))
 
 
 def done_button(ctx: Ctx) -> list[list[tuple[str, str]]]:
@@ -148,7 +154,8 @@ async def step_slots(ctx: Ctx, dlg: Dialog, text: str) -> None:
         try:
             when = parse_when(line, now=ctx.now, tz=tz)
         except DateParseError as err:
-            ctx.say("polls.error.bad_slot", line=line, reason=error_message(err, ctx.lang, hint=True))
+            reason = error_message(err, ctx.lang, hint=True, now=ctx.now, tz=tz)
+            ctx.say("polls.error.bad_slot", line=line, reason=reason)
             return
         parsed.append(when)
     seen = {(s["start"], s.get("end")) for s in items}
@@ -228,7 +235,7 @@ async def finish_items(ctx: Ctx, dlg: Dialog) -> None:
         ctx.say("polls.ask_multiple", [[(ctx.t("polls.button_single"), "p:n:multi:0"), (ctx.t("polls.button_multiple"), "p:n:multi:1")]])
         return
     dialogs.advance(dlg, "deadline")
-    ctx.say("polls.ask_deadline")
+    ctx.say("polls.ask_deadline", **date_examples(ctx.now, ctx.services.settings.timezone))
 
 
 async def step_deadline(ctx: Ctx, dlg: Dialog, text: str) -> None:
@@ -236,7 +243,7 @@ async def step_deadline(ctx: Ctx, dlg: Dialog, text: str) -> None:
     try:
         when = parse_when(text, now=ctx.now, tz=tz)
     except DateParseError as err:
-        ctx.say("polls.error.bad_deadline", reason=error_message(err, ctx.lang, hint=True))
+        ctx.say("polls.error.bad_deadline", reason=error_message(err, ctx.lang, hint=True, now=ctx.now, tz=tz))
         return
     closes_at = when.start
     if not when.has_time:  # a day alone: open until the end of that day
@@ -302,7 +309,7 @@ async def on_wizard_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAU
         ctx.edit(ctx.t("polls.ask_anonymous"), [[(ctx.t("polls.button_named"), "p:n:anon:0"), (ctx.t("polls.button_anonymous"), "p:n:anon:1")]])
     elif action == "anon" and value in ("0", "1"):
         dialogs.advance(dlg, "deadline", anonymous=value == "1")
-        ctx.edit(ctx.t("polls.ask_deadline"))
+        ctx.edit(ctx.t("polls.ask_deadline", **date_examples(ctx.now, ctx.services.settings.timezone)))
     elif action == "group":
         await choose_group(ctx, dlg, int_or_none(value))
     elif action == "aud":
@@ -355,7 +362,9 @@ async def choose_audience(ctx: Ctx, dlg: Dialog, value: str) -> None:
             ctx.answer(ctx.t("polls.error.no_meeting"), alert=True)
             return
         dialogs.advance(dlg, "meeting")
-        ctx.edit(ctx.t("polls.ask_meeting"), [[(m.title[:60], f"p:n:meet:{m.id}")] for m in meetings[:20]])
+        tz = ctx.services.settings.timezone
+        keyboard = meeting_picker(meetings, lambda m: f"p:n:meet:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=20)
+        ctx.edit(ctx.t("polls.ask_meeting"), keyboard)
     else:
         ctx.answer(ctx.t("common.stale_button"))
 

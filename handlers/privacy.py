@@ -35,7 +35,7 @@ async def on_my_data(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYP
     data = await store.export_user(ctx.session, ctx.user.id, now=ctx.now)
     rows = sum(len(table_rows) for table_rows in data["tables"].values())
     content = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
-    ctx.send_document(EXPORT_FILENAME, content, caption=ctx.t("privacy.export_caption", rows=rows))
+    ctx.send_document(EXPORT_FILENAME, content, caption=ctx.tn("privacy.export_caption", rows))
 
 
 @handler

@@ -13,7 +13,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import notify
-from bot.i18n import t
+from bot.i18n import t, tn
 from handlers import dialog
 from handlers.common import Ctx, handler, int_or_none
 from handlers.polls import deadline_text, start_wizard
@@ -34,7 +34,14 @@ async def queue_invitations(ctx: Ctx, poll: Poll, user_ids: list[int], send_id: 
         user_ids,
         purpose=store.purpose(poll.id, "ask"),
         render=lambda lang: (
-            t("polls.form.invite", lang, author=author, title=poll.question, n=len(poll.options), deadline=deadline_text(poll.closes_at, lang, tz)),
+            t(
+                "polls.form.invite",
+                lang,
+                author=author,
+                title=poll.question,
+                questions=tn("polls.form.questions", len(poll.options), lang),
+                deadline=deadline_text(poll.closes_at, lang, tz),
+            ),
             [[(t("polls.form.button_start", lang), f"p:f:go:{poll.id}")]],
         ),
         default_lang=ctx.services.settings.default_locale,

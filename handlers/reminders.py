@@ -8,10 +8,11 @@ from telegram.ext import ContextTypes
 from bot import ics
 from bot import reminders as planner
 from bot.chats import CELL, CHANNEL, configured_chats
+from bot.dates import format_moment
 from handlers import dialog
 from handlers.common import Ctx, callback_action, callback_parts, handler, int_or_none
 from handlers.crisis import refusal_reason
-from handlers.render import session_label
+from handlers.render import meeting_picker, session_label
 from storage import dialogs
 from storage import meetings as meetings_store
 from storage import reminders as store
@@ -83,7 +84,8 @@ async def on_meeting_reminders(ctx: Ctx, update: Update, context: ContextTypes.D
     if not meetings:
         ctx.say("reminders.no_meeting")
         return
-    keyboard = [[(m.title[:50], f"r:cfg:{m.id}")] for m in meetings[:20]]
+    tz = ctx.services.settings.timezone
+    keyboard = meeting_picker(meetings, lambda m: f"r:cfg:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=20)
     ctx.say("reminders.pick_meeting", keyboard)
 
 
@@ -204,12 +206,12 @@ async def on_sends(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE)
     tz = ctx.services.tz
     lines = [ctx.t("reminders.sends_title")]
     for send, counts in sends:
-        parts = [ctx.t(f"reminders.count.{status}", n=counts[status]) for status in STATUS_ORDER if counts.get(status)]
+        parts = [ctx.tn(f"reminders.count.{status}", counts[status]) for status in STATUS_ORDER if counts.get(status)]
         line = ctx.t(
             "reminders.sends_line",
             label=send.label or send.kind,
-            when=send.created_at.astimezone(tz).strftime("%d/%m %H:%M"),
-            total=sum(counts.values()),
+            when=format_moment(send.created_at, ctx.lang, tz),
+            recipients=ctx.tn("reminders.recipients", sum(counts.values())),
             counts=" · ".join(parts) or ctx.t("reminders.count.empty"),
         )
         for chat in chats.get(send.id, []):

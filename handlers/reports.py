@@ -19,6 +19,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import notify
+from bot.dates import format_moment
 from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers import bulletins, dialog
@@ -386,9 +387,11 @@ async def on_reports_summary(ctx: Ctx, update: Update, context: ContextTypes.DEF
         return
     summary = await store.report_summary(ctx.session, since=ctx.now - timedelta(days=days))
     if summary.total == 0:
-        ctx.say("crisis.r_summary_none", days=days)
+        ctx.say("crisis.r_summary_none", period=ctx.tn("crisis.r_period", days))
         return
-    lines = [ctx.t("crisis.r_summary_head", days=days, total=summary.total, open=summary.open), "", ctx.t("crisis.r_summary_by_category")]
+    period = ctx.tn("crisis.r_period", days)
+    head = ctx.t("crisis.r_summary_head", period=period, total=summary.total, open=summary.open)
+    lines = [head, "", ctx.t("crisis.r_summary_by_category")]
     lines += [ctx.t("crisis.r_summary_line", label=category_label(c, ctx.lang), n=n, open=o) for c, n, o in summary.by_category]
     lines += ["", ctx.t("crisis.r_summary_by_commune")]
     lines += [ctx.t("crisis.r_summary_line", label=c, n=n, open=o) for c, n, o in summary.by_commune]
@@ -404,7 +407,7 @@ async def on_reports_summary(ctx: Ctx, update: Update, context: ContextTypes.DEF
                     commune=r.commune,
                     category=category_label(r.category, ctx.lang, icon=False),
                     what=what[:80] + ("…" if len(what) > 80 else ""),
-                    time=r.created_at.astimezone(tz).strftime("%d/%m %H:%M"),
+                    time=format_moment(r.created_at, ctx.lang, tz),
                 )
             )
     ctx.send("\n".join(lines))

@@ -369,12 +369,19 @@ async def get_meeting(session: AsyncSession, meeting_id: int) -> Meeting | None:
 
 
 async def meetings_managed_by(session: AsyncSession, *, group_ids: list[int] | None, now: datetime) -> list[Meeting]:
-    """Meetings with a session still ahead, of the given groups (None: every group)."""
+    """Meetings with an open (not cancelled) session still ahead, of the given groups (None: every
+    group), the soonest next session first."""
+    ahead = (
+        select(MeetingSession.meeting_id, func.min(MeetingSession.starts_at).label("next_at"))
+        .where(MeetingSession.starts_at > now, MeetingSession.status != "cancelled")
+        .group_by(MeetingSession.meeting_id)
+        .subquery()
+    )
     stmt = (
         select(Meeting)
-        .where(Meeting.id.in_(select(MeetingSession.meeting_id).where(MeetingSession.starts_at > now)))
+        .join(ahead, ahead.c.meeting_id == Meeting.id)
         .options(selectinload(Meeting.sessions), selectinload(Meeting.group))
-        .order_by(Meeting.id.desc())
+        .order_by(ahead.c.next_at, Meeting.id)
     )
     if group_ids is not None:
         stmt = stmt.where(Meeting.group_id.in_(group_ids))

@@ -149,6 +149,14 @@ async def record_calendar_copy(session: AsyncSession, user_id: int, session_id: 
         copy.sequence, copy.sent_at = sequence, now
 
 
+async def drop_calendar_copy(session: AsyncSession, user_id: int, session_id: int) -> bool:
+    """Forget that the user holds this session's calendar file; True if they did (then they need
+    the file that removes it, and no later update of a session they left)."""
+    copy = delete(CalendarCopy).where(CalendarCopy.user_id == user_id, CalendarCopy.session_id == session_id)
+    result = await session.execute(copy)
+    return bool(result.rowcount)
+
+
 async def calendar_holders(session: AsyncSession, session_id: int, *, registered_only: bool) -> list[tuple[int, str | None]]:
     """(user id, language) of reachable people holding an older .ics of this session."""
     stmt = (

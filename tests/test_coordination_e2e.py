@@ -373,22 +373,23 @@ async def test_registrants_counts_and_csv(bot: BotHarness) -> None:
     await coordinator.send("/inscrits")
     await coordinator.press("Parcours insuffisance cardiaque")
     counts = recent(coordinator, 2)
-    assert "1 confirmé(s) · ⏳ 2 en attente · 🪑 1 place" in counts
-    assert "0 confirmé(s) · ⏳ 0 en attente · 🪑 1 place" in counts  # Bar-le-Duc
+    assert "1 confirmé · ⏳ 2 en attente · 🪑 1 place" in counts
+    assert "0 confirmé · ⏳ 0 en attente · 🪑 1 place" in counts  # Bar-le-Duc
 
     [(filename, content, caption)] = bot.api.files(coordinator.id)
     assert filename.endswith(".csv") and "Liste des inscrits" in (caption or "")
     assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: French Excel reads the accents
     rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["session", "nom", "profession", "statut", "date d'inscription"]
+    assert rows[0] == ["date", "horaire", "site", "adresse", "nom", "profession", "statut", "date d'inscription"]
     body = rows[1:]
-    assert [(r[1], r[2], r[3]) for r in body] == [
+    assert [(r[4], r[5], r[6]) for r in body] == [
         ("Alice", "Pharmacien(ne)", "confirmé"),
         ("Bruno", "Infirmier(ère) (IDE)", "liste d'attente"),
         ("(anonymisé)", "", "liste d'attente"),
     ]
-    assert all("Verdun" in r[0] for r in body)
-    stamp = datetime.strptime(body[0][4], "%d/%m/%Y %H:%M").replace(tzinfo=PARIS)
+    verdun_day = (datetime.now(PARIS).date() + timedelta(days=10)).strftime("%d/%m/%Y")
+    assert all(r[:4] == [verdun_day, "14 h – 17 h", "Verdun", "Hôpital Saint-Nicolas"] for r in body)
+    stamp = datetime.strptime(body[0][7], "%d/%m/%Y %H:%M").replace(tzinfo=PARIS)
     assert abs(stamp - datetime.now(PARIS)) < timedelta(minutes=5)  # Paris time, not UTC
 
 

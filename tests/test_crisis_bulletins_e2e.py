@@ -179,6 +179,6 @@ async def test_cell_member_appointed_by_coordinator_can_publish_and_switch_crisi
     announce = await crisis.api.wait_for(lambda m: m["chat"]["id"] == CHANNEL and "Mode crise activé" in text_of(m))
     assert "matin et soir" in announce["text"]
     await alex.send("/crise")
-    assert "mode crise" in alex.reply_text and ("08:00" in alex.reply_text or "18:00" in alex.reply_text)
+    assert "mode crise" in alex.reply_text and ("2026, 8 h." in alex.reply_text or ", 18 h." in alex.reply_text)
     await publish(alex, priority="Important", title="Organisation des gardes", links=None)
     assert "Bulletin n° 1 publié" in alex.last_text

@@ -99,6 +99,18 @@ ACCEPTED = [
     ("3 avril 2026 de midi à 14h", span(2026, 4, 3, 12, 14)),
     ("3 avril 2026 de 20h à minuit", (paris(2026, 4, 3, 20), paris(2026, 4, 4), True)),
     ("3 avril 2026 toute la journée", day(2026, 4, 3)),
+    # spoken times
+    ("demain à midi et demi", at(2026, 1, 16, 12, 30)),
+    ("demain à midi et demie", at(2026, 1, 16, 12, 30)),
+    ("demain midi et quart", at(2026, 1, 16, 12, 15)),
+    ("demain midi moins le quart", at(2026, 1, 16, 11, 45)),
+    ("demain à minuit et demi", at(2026, 1, 16, 0, 30)),
+    ("demain minuit et quart", at(2026, 1, 16, 0, 15)),
+    ("demain 14h et demie", at(2026, 1, 16, 14, 30)),
+    ("demain à 14 heures et quart", at(2026, 1, 16, 14, 15)),
+    ("demain à 9h moins le quart", at(2026, 1, 16, 8, 45)),
+    ("3 avril 2026 de midi et demi à 14h", span(2026, 4, 3, 12, 14, 30, 0)),
+    ("3 avril 2026 de 9h à midi et demi", span(2026, 4, 3, 9, 12, 0, 30)),
     # day parts
     ("3 avril 2026 au matin", span(2026, 4, 3, 9, 12)),
     ("3 avril 2026 le matin", span(2026, 4, 3, 9, 12)),
@@ -423,9 +435,11 @@ def test_catalogues_complete_and_consistent() -> None:
     assert used <= set(fr), used - set(fr)
     for key in REFUSED:
         assert key[1] in fr
-    # The hint's examples carry no year and no weekday, so they never go stale or contradict themselves.
-    for example in re.findall(r"« ([^»]+) »", fr["dates.hint"]):
-        parse_when(example, now=NOW)
+    # The hint's examples are computed from today, so they never go stale or contradict themselves.
+    nows = (NOW, FRIDAY_EVENING, SUMMER, paris(2026, 12, 31, 23, 59), paris(2031, 2, 20, 12))
+    for now in nows:
+        for example in re.findall(r"« ([^»]+) »", dates_module.date_hint("fr", now)):
+            parse_when(example, now=now)
 
 
 # --------------------------------------------------------------------------- properties
@@ -483,3 +497,17 @@ def test_typical_parse_is_fast() -> None:
             parse_when(text, now=NOW)
     per_call_ms = (_time.perf_counter() - started) / (runs * len(samples)) * 1000
     assert per_call_ms < 5
+
+
+def test_readme_date_examples_are_valid_whenever_read() -> None:
+    """The README's "typed in French" examples never go stale: no past date, no weekday that
+    another year contradicts (tried at all hours over four years)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    typed = re.findall(r"en\s+français\s*\(([^)]*)\)", readme)
+    examples = [e for group in typed for e in re.findall(r"« ([^»]+) »", group)]
+    assert len(examples) >= 5, examples
+    now = datetime(2026, 1, 1, 0, 30, tzinfo=PARIS)
+    while now.year < 2030:
+        for example in examples:
+            parse_when(example, now=now)
+        now += timedelta(days=4, hours=7)

@@ -421,7 +421,7 @@ async def test_envois_counts_people_not_messages(crisis_manual: BotHarness) -> N
     assert rows == 6
     await coordinator.send("/envois")
     text = coordinator.reply_text
-    assert "3 destinataires" in text and "✅ 2 envoyés" in text and "🚫 1 injoignables" in text, text
+    assert "3 destinataires" in text and "✅ 2 envoyés" in text and "🚫 1 injoignable" in text, text
 
 
 async def test_the_crisis_kit_lists_full_names_and_professions(crisis_manual: BotHarness) -> None:

@@ -71,6 +71,7 @@ async def test_full_session_waitlists_and_promotes_when_a_seat_frees(bot: BotHar
 
     await first.send("/desinscrire")
     await first.press("Se désinscrire — Verdun")
+    await first.press("Oui, me désinscrire")
     assert "inscription est annulée" in first.reply_text
     promoted = await bot.api.wait_for(lambda m: m["chat"]["id"] == second.id and "place s'est libérée" in (m.get("text") or ""))
     assert "Rencontre des professionnels" in promoted["text"]

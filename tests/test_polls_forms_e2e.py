@@ -65,7 +65,7 @@ async def test_questionnaire_interrupted_then_resumed_after_a_restart_and_export
         await coordinator.send("/resultats")
         await coordinator.press("Besoins en formation")
         report = coordinator.reply_text
-        assert "1 terminé(s), 0 en cours, sur 2 destinataires" in report
+        assert "1 terminé, 0 en cours, sur 2 destinataires" in report
         assert "Libéral : 1 (100 %)" in report and "7 à 14 : 1 (100 %)" in report
         name, content, _ = [f for f in restarted.api.files(coordinator.id) if f[0].endswith(".csv")][-1]
         assert content.startswith(b"\xef\xbb\xbf")
