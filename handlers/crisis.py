@@ -19,7 +19,6 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.i18n import t
-from bot.patient_data import find_patient_data
 from bot.services import Services
 from handlers.common import Ctx, callback_parts, handler
 from storage import crisis as store
@@ -42,15 +41,6 @@ def require_cell(ctx: Ctx) -> bool:
         return True
     ctx.refuse("crisis.not_allowed")
     return False
-
-
-def refuse_patient_data(ctx: Ctx, text: str | None) -> bool:
-    """Refuse (and say why) text that looks like it identifies a patient; nothing is stored."""
-    finding = find_patient_data(text)
-    if finding is None:
-        return False
-    ctx.say(f"crisis.patient_data_{finding}")
-    return True
 
 
 # -- labels -------------------------------------------------------------------------------------
