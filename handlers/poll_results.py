@@ -48,6 +48,11 @@ def render_chart(spec: ChartSpec) -> bytes:
     return charts.stacked_chart(*spec[1:])
 
 
+def anonymised(lang: str) -> str:
+    """How someone who asked to be forgotten appears where their answer still counts."""
+    return t("coord.csv.anonymised", lang, html=False)
+
+
 def status_line(poll: Poll, lang: str, tz: str) -> str:
     deadline = deadline_text(poll.closes_at, lang, tz)
     return t("polls.results.open_until" if poll.status == "open" else "polls.results.closed", lang, deadline=deadline)
@@ -71,7 +76,7 @@ async def quick_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
     if poll.anonymous:
         lines.append(t("polls.results.anonymous_note", lang))
     elif res.missing:
-        lines.append(t("polls.results.missing", lang, names=", ".join(res.missing)))
+        lines.append(t("polls.results.missing", lang, names=", ".join(name or anonymised(lang) for name in res.missing)))
     elif res.recipients:
         lines.append(t("polls.results.everyone", lang))
     spec = ("bar", poll.question, [o.text for o in res.options], res.counts, values)
@@ -89,7 +94,7 @@ async def dates_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
         lines += ["", t("polls.results.grid_header", lang)]
         for name, answers in grid:
             marks = " ".join(SYMBOL[answers[r.option.id]] if r.option.id in answers else "·" for r in results)
-            lines.append(f"{marks}  {name}")
+            lines.append(f"{marks}  {name or anonymised(lang)}")
     else:
         lines += ["", t("polls.results.no_answers", lang)]
     best = store.best_slots(results)
@@ -152,7 +157,7 @@ async def form_csv(session: AsyncSession, poll: Poll, lang: str, tz: str) -> byt
             else:
                 cells.append(answer.text or "")
         last = max(a.answered_at for a in answers.values())
-        writer.writerow([name, *cells, fmt_datetime(last, lang, tz=tz, fmt="short")])
+        writer.writerow([name or anonymised(lang), *cells, fmt_datetime(last, lang, tz=tz, fmt="short")])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
 from storage.models import OutboxMessage, Send, utcnow
+from storage.privacy_models import is_pseudonym
 
 URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
 
@@ -50,7 +51,11 @@ async def enqueue_many(
     not_after: datetime | None = None,
     send_id: int | None = None,
 ) -> None:
-    """Queue many messages in one statement; each row has purpose, chat_id, payload, user_id."""
+    """Queue many messages in one statement; each row has purpose, chat_id, payload, user_id.
+
+    A forgotten person's pseudonym (storage/privacy_models.py) is nobody to write to: such rows are left out.
+    """
+    rows = [row for row in rows if not is_pseudonym(row["chat_id"])]
     if not rows:
         return
     now = utcnow()

@@ -6,11 +6,13 @@ later are covered the day they land. A column "belongs" to a person when it refe
 `_by` or `_user_id`, or is a `chat_id` equal to their id (a private chat's id is the user's).
 
 Forgetting someone keeps coordinators' counts right: a nullable person column is set to NULL
-(a registration stays counted, anonymously); a row that cannot exist without its person (a
-membership, an open conversation, a vote) or that holds their private chat id is deleted.
-A table can choose explicitly with `__table_args__ = {"info": {"forget": "delete"}}` (or
-"anonymise"). Retention: a table can declare
-`info={"retention": {"setting": "RETENTION_REPORTS_MONTHS", "months": 12}}`.
+(a registration stays counted, anonymously); a row that counts in a total but cannot hold NULL
+(a vote, a questionnaire answer, an acknowledgement, a message sent to them) keeps its place
+with a pseudonym instead of their id (storage/privacy_models.py); a row that only serves them
+(a membership, an open conversation) is deleted. A table can choose explicitly with
+`__table_args__ = {"info": {"forget": "delete"}}` (or "anonymise", "pseudonymise"). Messages
+queued to them are not sent any more and keep neither their text nor their chat.
+Retention: a table can declare `info={"retention": {"setting": "RETENTION_REPORTS_MONTHS", "months": 12}}`.
 """
 
 from __future__ import annotations
@@ -24,22 +26,28 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Integer, Table, and_, delete, exists, func, or_, select, update
+from sqlalchemy import BigInteger, Column, Integer, Table, and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.all_models import Base
 from storage.models import Meeting, MeetingSession, OutboxMessage, User
+from storage.privacy_models import new_pseudonym
 
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "relais-sante-export/1"
 PERSON_COLUMN_NAMES = frozenset({"user_id", "created_by", "sender", "sender_id", "author_id", "reporter_id"})
-# Tables whose rows about a person go rather than being anonymised (when they cannot say so in `info`).
+# How a feature table forgets a person, when it cannot say so in `info` (table name -> mode).
 FORGET_POLICY: dict[str, str] = {
-    "outbox": "delete",  # messages addressed to them: nothing left to deliver or count
+    "outbox": "pseudonymise",  # /envois counts stay; the text and the chat go (see _forget_outbox)
     "dialogs": "delete",
-    "poll_recipients": "delete",  # user_id NULL means "a group chat" there; the row also holds their chat id
+    "poll_recipients": "pseudonymise",  # "sent to N" stays; user_id NULL would mean "a group chat" there
+    "poll_votes": "pseudonymise",  # the totals stay, the voter is nobody
+    "poll_text_answers": "pseudonymise",
+    "poll_unmatched_answers": "pseudonymise",  # counted once replayed, like any other vote
+    "crisis_acks": "pseudonymise",  # /suivi's "bien reçu" count stays
 }
+FORGOTTEN_ERROR = "forgotten: the person asked to be forgotten"
 REPORT_TABLE_HINTS = ("report", "signalement")
 # Retention of feature tables that do not declare it themselves (table name -> rule).
 RETENTION_BY_TABLE: dict[str, dict[str, Any]] = {
@@ -169,6 +177,8 @@ async def delete_rows(session: AsyncSession, table: Table, condition: Any, *, _d
 
 def _forget_mode(table: Table, column: Column[Any]) -> str:
     choice = table.info.get("forget") or FORGET_POLICY.get(table.name)
+    if choice == "pseudonymise":  # a pseudonym needs a 64-bit column (Telegram ids do too)
+        return "pseudonymise" if isinstance(column.type, BigInteger) else "delete"
     if choice in ("delete", "anonymise"):
         return "delete" if choice == "delete" or not column.nullable or column.primary_key else "anonymise"
     return "anonymise" if column.nullable and not column.primary_key and column.name != "chat_id" else "delete"
@@ -178,6 +188,28 @@ def _forget_mode(table: Table, column: Column[Any]) -> str:
 class ForgetReport:
     deleted: dict[str, int]
     anonymised: dict[str, int]
+    pseudonymised: dict[str, int]
+
+
+async def _forget_outbox(session: AsyncSession, user_id: int, pseudonym: int) -> int:
+    """Messages addressed to them: not sent any more (pending ones are skipped), and kept for
+    the send counts without their text, their chat or a message id in it."""
+    outbox = OutboxMessage.__table__
+    theirs = or_(outbox.c.chat_id == user_id, outbox.c.user_id == user_id)
+    await session.execute(
+        update(outbox).where(theirs, outbox.c.status == "pending").values(status="skipped", last_error=FORGOTTEN_ERROR)
+    )
+    result = await session.execute(
+        update(outbox)
+        .where(theirs)
+        .values(
+            chat_id=case((outbox.c.chat_id == user_id, literal(pseudonym, BigInteger)), else_=outbox.c.chat_id),
+            user_id=case((outbox.c.user_id == user_id, literal(pseudonym, BigInteger)), else_=outbox.c.user_id),
+            payload={"forgotten": True},
+            message_id=None,
+        )
+    )
+    return result.rowcount or 0
 
 
 async def forget_user(session: AsyncSession, user_id: int) -> ForgetReport:
@@ -185,26 +217,38 @@ async def forget_user(session: AsyncSession, user_id: int) -> ForgetReport:
     await session.flush()
     deleted: dict[str, int] = {}
     anonymised: dict[str, int] = {}
+    pseudonymised: dict[str, int] = {}
+    pseudonym = new_pseudonym()
+    outbox = OutboxMessage.__table__
+    if n := await _forget_outbox(session, user_id, pseudonym):
+        pseudonymised[outbox.name] = n
     for table, columns in reversed(personal_tables()):  # children before parents
+        if table is outbox:
+            continue
         for column in columns:
             condition = _matches(column, user_id)
             if condition is None:
                 continue
-            if _forget_mode(table, column) == "delete":
+            mode = _forget_mode(table, column)
+            if mode == "delete":
                 n = await delete_rows(session, table, condition)
                 if n:
                     deleted[table.name] = deleted.get(table.name, 0) + n
-            else:
-                result = await session.execute(update(table).where(condition).values({column.name: None}))
-                if result.rowcount:
-                    anonymised[table.name] = anonymised.get(table.name, 0) + result.rowcount
+                continue
+            values: dict[str, Any] = {column.name: None if mode == "anonymise" else pseudonym}
+            if mode == "pseudonymise" and column.name == "chat_id" and "message_id" in table.c:
+                values["message_id"] = None  # a message id only means something in its chat
+            result = await session.execute(update(table).where(condition).values(values))
+            if result.rowcount:
+                counts = anonymised if mode == "anonymise" else pseudonymised
+                counts[table.name] = counts.get(table.name, 0) + result.rowcount
     users = Base.metadata.tables[User.__tablename__]
     deleted["users"] = await delete_rows(session, users, users.c.id == user_id)
     # The handler's ORM copy of this user must not be written back after the delete.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, User) and obj.id == user_id:
             session.expunge(obj)
-    return ForgetReport(deleted=deleted, anonymised=anonymised)
+    return ForgetReport(deleted=deleted, anonymised=anonymised, pseudonymised=pseudonymised)
 
 
 # --------------------------------------------------------------------------------- retention

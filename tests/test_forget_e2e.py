@@ -1,0 +1,136 @@
+"""/oublier keeps what a person already counted in (votes, answers, sends) and drops who they are.
+
+"Vos réponses déjà comptées restent dans les totaux, mais sans votre nom": checked on every
+screen a coordinator reads (results of a date poll, a questionnaire and a quick poll, the
+questionnaire CSV, /envois), before and after the erasure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import func, select
+
+from storage.models import Group, Membership, OutboxMessage, User, utcnow
+from storage.polls_models import PollRecipient, PollTextAnswer, PollVote
+from tests.harness import BotHarness, Person
+from tests.polls_support import GROUP, create_quick_poll, native_poll_of, services, vote
+from tests.test_polls_dates_e2e import create_date_poll
+
+NAME, HANDLE = "Camille Martin", "camille_m"
+ANONYMISED = "(anonymisé)"
+
+
+async def seed(bot: BotHarness) -> list[Person]:
+    """The MSP and three onboarded members; Camille has a last name and a @username."""
+    camille = bot.person("Camille", last_name="Martin", username=HANDLE)
+    people = [camille, bot.person("Alex"), bot.person("Sam")]
+    async with bot.db.begin() as session:
+        group = Group(slug="msp-tilleuls", name=GROUP, kind="msp")
+        session.add(group)
+        await session.flush()
+        for person, profession in zip(people, ("ide", "mg", "ide"), strict=True):
+            user = person.user
+            session.add(User(id=person.id, first_name=user["first_name"], last_name=user.get("last_name"), username=user.get("username"),
+                             profession=profession, language="fr", onboarded_at=utcnow()))
+        await session.flush()
+        session.add_all(Membership(user_id=p.id, group_id=group.id) for p in people)
+    return people
+
+
+async def create_form(bot: BotHarness, coordinator: Person, people: list[Person]) -> None:
+    await coordinator.send("/questionnaire")
+    await coordinator.press("Nouveau questionnaire")
+    await coordinator.send("Besoins en formation")
+    await coordinator.send("Votre mode d'exercice ?\nLibéral\nSalarié")
+    await coordinator.send("Quels thèmes souhaitez-vous aborder ?")
+    await coordinator.press("C'est tout")
+    await coordinator.send("vendredi 18h")
+    await coordinator.press(GROUP)
+    await coordinator.press("Tout le groupe")
+    await coordinator.press("Envoyer")
+    for person in people:
+        await bot.api.wait_for(lambda m, p=person: m["chat"]["id"] == p.id and "Besoins en formation" in (m.get("text") or ""))
+
+
+async def answer_form(person: Person, choice: str, text: str) -> None:
+    await person.send("/questionnaire")
+    await person.press("Besoins en formation")
+    await person.press(choice)
+    await person.send(text)
+    assert "Merci" in person.reply_text
+
+
+async def screens(bot: BotHarness, coordinator: Person) -> dict[str, str]:
+    """What the coordinator reads: each poll's results, the questionnaire's CSV, /envois."""
+    await services(bot).outbox.settle()
+    seen: dict[str, str] = {}
+    for title in ("Réunion de coordination", "Besoins en formation", "Quel créneau"):
+        await coordinator.send("/resultats")
+        await coordinator.press(title)
+        seen[title] = coordinator.reply_text
+    _, content, _ = [f for f in bot.api.files(coordinator.id) if f[0].endswith(".csv")][-1]
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig")), delimiter=";"))
+    seen["csv"] = "\n".join(";".join(row) for row in rows)
+    await coordinator.send("/envois")
+    seen["envois"] = coordinator.reply_text
+    return seen
+
+
+async def counts(bot: BotHarness) -> tuple[int, int, int, int]:
+    async with bot.db.begin() as session:
+        return tuple([  # type: ignore[return-value]
+            int(await session.scalar(select(func.count()).select_from(table)) or 0)
+            for table in (PollVote, PollTextAnswer, PollRecipient, OutboxMessage)
+        ])
+
+
+async def test_forget_keeps_every_total_and_drops_the_name_everywhere_a_coordinator_looks(bot: BotHarness) -> None:
+    people = await seed(bot)
+    camille, alex, sam = people
+    coordinator = bot.coordinator()
+
+    await create_date_poll(bot, coordinator, people)
+    await camille.press("1 · oui")
+    await camille.press("2 · si besoin")
+    await alex.press("1 · oui")
+
+    await create_form(bot, coordinator, people)
+    await answer_form(camille, "Libéral", "Plaies chroniques")
+    await answer_form(alex, "Salarié", "Douleur")
+
+    await create_quick_poll(coordinator)
+    await coordinator.press("Envoyer")
+    polls = {p.id: (await native_poll_of(bot, p))["id"] for p in people}
+    await vote(bot, camille, polls[camille.id], [0])
+    await vote(bot, alex, polls[alex.id], [1])
+
+    before = await screens(bot, coordinator)
+    rows_before = await counts(bot)
+    assert "Camille Martin" in before["Réunion de coordination"] and "Camille Martin" in before["csv"]
+    assert "Pas encore répondu : Sam" in before["Quel créneau"]
+
+    await camille.send("/oublier")
+    await camille.press("Oui, tout effacer")
+    assert "vos données ont été effacées" in camille.last_text
+
+    after = await screens(bot, coordinator)
+    for screen, text in before.items():
+        expected = text.replace(NAME, ANONYMISED)
+        if screen == "csv":  # one row per respondent, whatever their order
+            assert sorted(after[screen].splitlines()) == sorted(expected.splitlines())
+        else:
+            assert after[screen] == expected, screen  # same totals, same order, no name
+    for text in after.values():
+        assert "Camille" not in text and HANDLE not in text
+    assert ANONYMISED in after["Réunion de coordination"] and ANONYMISED in after["csv"]
+    assert await counts(bot) == rows_before  # nothing counted was deleted
+
+    # Her old poll is still in her chat: answering it again must not count her twice.
+    await vote(bot, camille, polls[camille.id], [2])
+    await coordinator.send("/resultats")
+    await coordinator.press("Quel créneau")
+    assert coordinator.reply_text == before["Quel créneau"]
+    async with bot.db.begin() as session:
+        assert await session.scalar(select(func.count()).select_from(PollVote).where(PollVote.user_id == camille.id)) == 0
