@@ -63,6 +63,7 @@ class KitData:
     bulletins: list[KitBulletin]
     directory: list[tuple[str, list[KitContact]]]
     meetings: list[KitMeeting]
+    people: tuple[int, ...] = ()  # whom the directory names (for /mesdonnees and /oublier)
 
 
 def kit_filename(now: datetime, tz: ZoneInfo) -> str:
@@ -98,6 +99,7 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
         for b in await store.in_force(session)
     ]
     no_phone = t("crisis.kit_no_phone", lang, html=False)
+    contacts = await store.contacts_by_group(session)
     directory = [
         (
             group.name,
@@ -106,7 +108,7 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
                 for u in members
             ],
         )
-        for group, members in await store.contacts_by_group(session)
+        for group, members in contacts
     ]
     group_ids = [g.id for g in await users_store.list_groups(session)]
     views, _ = await meetings_store.upcoming_sessions(session, user_id=0, now=now, limit=60, group_ids=group_ids)
@@ -120,7 +122,8 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
         for v in views
     ]
     printed = format_datetime(now, "EEEE d MMMM y, HH:mm", tzinfo=tz, locale=lang)
-    return KitData(printed, bulletins, directory, meetings)
+    people = tuple(sorted({u.id for _, members in contacts for u in members}))
+    return KitData(printed, bulletins, directory, meetings, people)
 
 
 def _kit_pdf(**kwargs: object):  # type: ignore[no-untyped-def]

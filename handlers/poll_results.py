@@ -264,9 +264,11 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                     "user_id": poll.created_by,
                     "method": "sendDocument",
                     "payload": {"document": file_param(content, csv_name(poll)), "caption": t("polls.results.csv_caption", lang, html=False)},
+                    "mentions": await store.answerer_ids(session, poll.id),  # one CSV row per respondent
                 })
+            named = [] if poll.kind == store.FORM else await store.named_in_results(session, poll)
             summary = {"purpose": store.purpose(poll.id, "summary"), "chat_id": poll.created_by, "user_id": poll.created_by,
-                       "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard)}
+                       "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard), "mentions": named}
             await outbox.enqueue_many(session, [summary, *rows], priority=outbox.HIGH)
     for poll_id, chat_id, spec in pictures:
         png = await asyncio.to_thread(render_chart, spec)

@@ -12,6 +12,7 @@ import json
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.i18n import SUPPORTED, t
 from handlers.common import Ctx, callback_parts, handler, int_or_none
 from storage import privacy as store
 
@@ -66,6 +67,7 @@ async def on_privacy_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
         ctx.answer(ctx.t("privacy.confirm_expired"), alert=True)
         ctx.edit(ctx.t("privacy.confirm_expired"))
         return
-    await store.forget_user(ctx.session, ctx.user.id)
+    labels = {lang: t("coord.csv.anonymised", lang, html=False) for lang in SUPPORTED}
+    await store.forget_user(ctx.session, ctx.user.id, anonymised_labels=labels, default_lang=ctx.services.settings.default_locale)
     ctx.answer(ctx.t("privacy.forgotten")[:190])
     ctx.edit(ctx.t("privacy.forgotten"))

@@ -216,6 +216,7 @@ async def send_report(ctx: Ctx, row: Dialog) -> None:
                 "chat_id": target,
                 "user_id": None if chat is not None else target,
                 "payload": notify.message_payload(report_text(report, ctx.user, lang), cell_keyboard(report.id, lang)),
+                "mentions": [ctx.user.id],
             }
         )
         if report.file_id:

@@ -382,6 +382,20 @@ async def answerer_ids(session: AsyncSession, poll_id: int) -> list[int]:
     return sorted(votes | texts)
 
 
+async def named_in_results(session: AsyncSession, poll: Poll) -> list[int]:
+    """Who a poll's results name: the date grid's answerers, a named poll's missing voters, a
+    questionnaire's respondents (its CSV). An anonymous poll's results name nobody."""
+    if poll.kind == QUICK:
+        if poll.anonymous:
+            return []
+        voters = select(PollVote.user_id).where(PollVote.poll_id == poll.id)
+        missing = select(PollRecipient.user_id).where(
+            PollRecipient.poll_id == poll.id, PollRecipient.user_id.is_not(None), PollRecipient.user_id.not_in(voters)
+        )
+        return sorted(await session.scalars(missing))
+    return await answerer_ids(session, poll.id)
+
+
 async def link_meeting(session: AsyncSession, poll: Poll, meeting: Meeting, now: datetime) -> None:
     """The date poll produced its meeting: it is closed for answers."""
     poll.meeting_id = meeting.id

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import html
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.all_models import Base
 from storage.models import Meeting, MeetingSession, OutboxMessage, User
-from storage.privacy_models import new_pseudonym
+from storage.privacy_models import OutboxMention, new_pseudonym
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
     tables: dict[str, list[dict[str, Any]]] = {}
     for table, columns in personal_tables():
         condition = _row_filter(columns, user_id)
-        if condition is None:
+        if condition is None or table.info.get("export") == "mentions":
             continue
         order = list(table.primary_key.columns) or list(table.columns)[:1]
         rows = (await session.execute(select(table).where(condition).order_by(*order))).mappings().all()
@@ -139,7 +140,39 @@ async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
         "user_id": user_id,
         "profile": _row_dict(profile) if profile is not None else None,
         "tables": tables,
+        "named_in_messages_to_others": await _named_in(session, user_id, profile),
     }
+
+
+async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The messages addressed to others that name this person: which, when, where it stands, to
+    whom (a group or another person, never who) and what of theirs it holds (name, @username)."""
+    outbox, mentions = OutboxMessage.__table__, OutboxMention.__table__
+    rows = await session.execute(
+        select(outbox.c.purpose, outbox.c.created_at, outbox.c.status, outbox.c.chat_id, outbox.c.payload)
+        .join(mentions, mentions.c.outbox_id == outbox.c.id)
+        .where(mentions.c.user_id == user_id)
+        .order_by(outbox.c.created_at, outbox.c.id)
+    )
+    first, last, username = (profile["first_name"], profile["last_name"], profile["username"]) if profile else (None, None, None)
+    name = name_forms(first, last, None, user_id)
+    handle = [f"@{username}"] if username else []
+    found = []
+    for purpose, created_at, status, chat_id, payload in rows.all():
+        holds = [what for what, forms in (("name", name), ("username", handle)) if forms and _holds(payload, forms)]
+        found.append({
+            "purpose": purpose,
+            "created_at": _jsonable(created_at),
+            "status": status,
+            "to": "group" if chat_id < 0 else "person",
+            "holds": holds or ["name"],  # a PDF cannot be read back: the mention says it names them
+        })
+    return found
+
+
+def _holds(payload: Any, forms: list[str]) -> bool:
+    redacted, complete = redact(payload, forms, "\x00")
+    return not complete or redacted != payload
 
 
 # --------------------------------------------------------------------------------- deletion helpers
@@ -212,14 +245,91 @@ async def _forget_outbox(session: AsyncSession, user_id: int, pseudonym: int) ->
     return result.rowcount or 0
 
 
-async def forget_user(session: AsyncSession, user_id: int) -> ForgetReport:
-    """Erase `user_id`: delete their own rows, anonymise the ones others still count on."""
+# -------------------------------------------------------------------------- names in others' messages
+TEXT_FILES = (".csv", ".txt", ".ics")
+REDACTED_ERROR = "forgotten: it named a person who asked to be forgotten"
+
+
+def name_forms(first_name: str | None, last_name: str | None, username: str | None, user_id: int) -> list[str]:
+    """How a person's name appears in a message, longest first: "Camille Martin @cm", "@cm",
+    "Camille Martin", as typed, HTML-escaped and CSV-quoted."""
+    name = " ".join(part for part in (first_name, last_name) if part) or f"#{user_id}"
+    forms = [f"{name} @{username}", f"@{username}", name] if username else [name]
+    variants = {v for form in forms for v in (form, html.escape(form, quote=False), form.replace('"', '""'))}
+    return sorted(variants, key=len, reverse=True)
+
+
+def _is_text_file(spec: Mapping[str, Any]) -> bool:
+    return str(spec.get("mime", "")).startswith("text/") or str(spec.get("filename", "")).lower().endswith(TEXT_FILES)
+
+
+def redact(value: Any, names: list[str], label: str) -> tuple[Any, bool]:
+    """`value` (an outbox payload) with every form of a name replaced by `label`, and whether
+    that was complete: a text file is rewritten, a PDF or a picture cannot be and is dropped."""
+    if isinstance(value, str):
+        for name in names:
+            value = value.replace(name, label)
+        return value, True
+    if isinstance(value, Mapping) and "b64" in value:
+        if not _is_text_file(value):
+            return {"filename": value.get("filename"), "removed": True}, False
+        raw = base64.b64decode(value["b64"] or "")
+        bom = raw.startswith(b"\xef\xbb\xbf")
+        text, _ = redact(raw.decode("utf-8-sig", errors="replace"), names, label)
+        content = ("\ufeff" if bom else "") + text
+        return {**value, "b64": base64.b64encode(content.encode("utf-8")).decode("ascii")}, True
+    if isinstance(value, Mapping):
+        items = {key: redact(item, names, label) for key, item in value.items()}
+        return {key: item for key, (item, _) in items.items()}, all(done for _, done in items.values())
+    if isinstance(value, list):
+        items = [redact(item, names, label) for item in value]
+        return [item for item, _ in items], all(done for _, done in items)
+    return value, True
+
+
+async def _redact_mentions(session: AsyncSession, user_id: int, labels: Mapping[str, str], default_lang: str) -> int:
+    """Take the person's name out of the messages addressed to others that name them.
+
+    Each message gets "(anonymisé)" in its reader's language. One that still waits and holds a
+    file that cannot be rewritten (the crisis kit's PDF) is not sent: its next edition will do.
+    """
+    users = Base.metadata.tables[User.__tablename__]
+    person = (await session.execute(select(users).where(users.c.id == user_id))).mappings().first()
+    if person is None:
+        return 0
+    names = name_forms(person["first_name"], person["last_name"], person["username"], user_id)
+    outbox, mentions = OutboxMessage.__table__, OutboxMention.__table__
+    rows = await session.execute(
+        select(outbox.c.id, outbox.c.status, outbox.c.payload, users.c.language)
+        .join(mentions, mentions.c.outbox_id == outbox.c.id)
+        .outerjoin(users, users.c.id == outbox.c.user_id)
+        .where(mentions.c.user_id == user_id)
+    )
+    done = 0
+    for row_id, status, payload, lang in rows.all():
+        label = labels.get(lang or default_lang) or labels.get(default_lang) or "***"
+        redacted, complete = redact(payload, names, label)
+        values: dict[str, Any] = {"payload": redacted}
+        if not complete and status == "pending":
+            values.update(status="skipped", last_error=REDACTED_ERROR)
+        await session.execute(update(outbox).where(outbox.c.id == row_id).values(values))
+        done += 1
+    return done
+
+
+async def forget_user(
+    session: AsyncSession, user_id: int, *, anonymised_labels: Mapping[str, str] | None = None, default_lang: str = "fr"
+) -> ForgetReport:
+    """Erase `user_id`: delete their own rows, anonymise the ones others still count on, and
+    take their name out of messages addressed to others (`anonymised_labels`: language -> label)."""
     await session.flush()
     deleted: dict[str, int] = {}
     anonymised: dict[str, int] = {}
     pseudonymised: dict[str, int] = {}
     pseudonym = new_pseudonym()
     outbox = OutboxMessage.__table__
+    if n := await _redact_mentions(session, user_id, anonymised_labels or {}, default_lang):
+        anonymised["outbox_mentions"] = n
     if n := await _forget_outbox(session, user_id, pseudonym):
         pseudonymised[outbox.name] = n
     for table, columns in reversed(personal_tables()):  # children before parents

@@ -1,4 +1,5 @@
-"""What the privacy rights need beside the features' tables: pseudonyms of forgotten people.
+"""What the privacy rights need beside the features' tables: pseudonyms of forgotten people,
+and who a queued message names.
 
 Forgetting someone keeps the totals they counted in (a vote, an answer, a message sent to
 them): such rows keep their place but their person columns get a *pseudonym*, a random number
@@ -10,6 +11,11 @@ the bot writes to.
 from __future__ import annotations
 
 import secrets
+
+from sqlalchemy import BigInteger, ForeignKey, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db import Base
 
 # Telegram ids have at most 52 significant bits (Bot API): nothing real lives below this.
 FORGOTTEN_BELOW = -(1 << 53)
@@ -23,3 +29,19 @@ def new_pseudonym() -> int:
 def is_pseudonym(value: int | None) -> bool:
     """Whether a user or chat id column holds a forgotten person's pseudonym."""
     return value is not None and value < FORGOTTEN_BELOW
+
+
+class OutboxMention(Base):
+    """A person named in a message addressed to someone else (a report card sent to the cell,
+    a poll's results sent to its author…), recorded when the message is queued.
+
+    /mesdonnees lists these messages; /oublier removes the name from them.
+    """
+
+    __tablename__ = "outbox_mentions"
+    __table_args__ = {"info": {"export": "mentions"}}
+
+    outbox_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)

@@ -7,13 +7,18 @@ questionnaire CSV, /envois), before and after the erasure.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from handlers.poll_results import close_due_polls
 from storage.models import Group, Membership, OutboxMessage, User, utcnow
 from storage.polls_models import PollRecipient, PollTextAnswer, PollVote
+from storage.privacy_models import OutboxMention
 from tests.harness import BotHarness, Person
 from tests.polls_support import GROUP, create_quick_poll, native_poll_of, services, vote
 from tests.test_polls_dates_e2e import create_date_poll
@@ -134,3 +139,92 @@ async def test_forget_keeps_every_total_and_drops_the_name_everywhere_a_coordina
     assert coordinator.reply_text == before["Quel créneau"]
     async with bot.db.begin() as session:
         assert await session.scalar(select(func.count()).select_from(PollVote).where(PollVote.user_id == camille.id)) == 0
+
+
+# ---------------------------------------------------------------------------------- names in others' messages
+async def report_held_back(bot: BotHarness, camille: Person, coordinator: Person) -> None:
+    """Camille's field report, whose card to the crisis cell (the coordinator) Telegram holds back."""
+    await camille.send("/signaler")
+    await camille.press("Épidémie")
+    await camille.send("Verdun")
+    await camille.send("Cinq cas de syndrome grippal en EHPAD")
+    await camille.press("Pas de pièce jointe")
+    since = len(bot.api.calls)
+    bot.api.fail_next("sendMessage", 429, "Too Many Requests: retry after 3600", retry_after=3600)
+    await camille.press("Envoyer")
+    await bot.api.wait_for_call(lambda method, p: method == "sendMessage" and p["chat_id"] == coordinator.id, since=since)
+    await services(bot).outbox.settle()
+
+
+async def payloads(bot: BotHarness, purpose_like: str) -> list[tuple[str, str]]:
+    """(status, payload with any text file decoded) of the outbox rows of a purpose."""
+    async with bot.db.begin() as session:
+        rows = (await session.execute(select(OutboxMessage.status, OutboxMessage.payload).where(OutboxMessage.purpose.like(purpose_like)))).all()
+    found = []
+    for status, payload in rows:
+        document = payload.get("document")
+        text = base64.b64decode(document["b64"]).decode("utf-8-sig") if isinstance(document, dict) and "b64" in document else ""
+        found.append((status, json.dumps(payload, ensure_ascii=False) + text))
+    return found
+
+
+async def test_my_name_leaves_messages_to_others_and_my_data_lists_them(bot: BotHarness) -> None:
+    people = await seed(bot)
+    camille = people[0]
+    coordinator = bot.coordinator()
+    await create_form(bot, coordinator, people)
+    await answer_form(camille, "Libéral", "Plaies chroniques")
+    await close_due_polls(services(bot), now=utcnow() + timedelta(days=8))  # the CSV goes to the coordinator
+    await bot.api.wait_for(lambda m: m["chat"]["id"] == coordinator.id and "document" in m)
+    await report_held_back(bot, camille, coordinator)
+    assert [status for status, _ in await payloads(bot, "report:%:cell")] == ["pending"]
+
+    await camille.send("/mesdonnees")
+    data = json.loads(bot.api.files(camille.id)[-1][1])
+    named = {m["purpose"]: m for m in data["named_in_messages_to_others"]}
+    assert set(named) >= {"report:1:cell", next(p for p in named if p.endswith(":csv"))}
+    assert named["report:1:cell"]["holds"] == ["name", "username"] and named["report:1:cell"]["to"] == "person"
+    assert "Cinq cas" not in json.dumps(data["named_in_messages_to_others"])  # which message, not what it says
+
+    await camille.send("/oublier")
+    await camille.press("Oui, tout effacer")
+    for status, content in await payloads(bot, "poll:%:csv") + await payloads(bot, "report:%"):
+        assert "Camille" not in content and HANDLE not in content, status
+    assert ANONYMISED in "".join(content for _, content in await payloads(bot, "poll:%:csv"))
+    async with bot.db.begin() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxMention).where(OutboxMention.user_id == camille.id)) == 0
+
+    # The held-back card leaves later (here: after a restart): it reaches the cell without her name.
+    await bot.stop()
+    async with bot.db.begin() as session:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.status == "pending").values(due_at=utcnow()))
+    restarted = BotHarness(bot.api, bot.db)
+    await restarted.start()
+    try:
+        card = await bot.api.wait_for(lambda m: m["chat"]["id"] == coordinator.id and "Signalement n° 1" in (m.get("text") or ""))
+    finally:
+        await restarted.stop()
+    assert "EHPAD" in card["text"] and ANONYMISED in card["text"]
+    assert "Camille" not in card["text"] and HANDLE not in card["text"]
+
+
+async def test_a_file_that_cannot_be_rewritten_is_dropped_not_sent_with_the_name(db) -> None:  # type: ignore[no-untyped-def]
+    """The crisis kit is a PDF: one still waiting is not sent (the next edition will be), a sent one loses its bytes."""
+    from bot.transport import file_param
+    from storage import outbox
+    from storage.privacy import REDACTED_ERROR, forget_user
+
+    async with db.begin() as session:
+        session.add(User(id=4_200_001, first_name="Camille", last_name="Martin"))
+        for purpose in ("kit:1", "kit:2"):
+            await outbox.enqueue(session, purpose=purpose, chat_id=-100_777, method="sendDocument",
+                                 payload={"document": file_param(b"%PDF-1.4 Camille Martin", "kit.pdf", "application/pdf")},
+                                 mentions=[4_200_001])
+        await session.execute(update(OutboxMessage).where(OutboxMessage.purpose == "kit:1").values(status="sent"))
+    async with db.begin() as session:
+        await forget_user(session, 4_200_001, anonymised_labels={"fr": ANONYMISED})
+    async with db.begin() as session:
+        rows = {p: (s, e, payload) for p, s, e, payload in await session.execute(
+            select(OutboxMessage.purpose, OutboxMessage.status, OutboxMessage.last_error, OutboxMessage.payload))}
+    assert rows["kit:1"] == ("sent", None, {"document": {"filename": "kit.pdf", "removed": True}})
+    assert rows["kit:2"] == ("skipped", REDACTED_ERROR, {"document": {"filename": "kit.pdf", "removed": True}})
