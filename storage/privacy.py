@@ -36,7 +36,7 @@ from storage.privacy_models import OutboxMention, new_pseudonym
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "relais-sante-export/1"
+EXPORT_FORMAT = "relais-sante-export/2"  # 2: labelled for people to read (bot/my_data.py)
 PERSON_COLUMN_NAMES = frozenset({"user_id", "created_by", "sender", "sender_id", "author_id", "reporter_id"})
 # How a feature table forgets a person, when it cannot say so in `info` (table name -> mode).
 FORGET_POLICY: dict[str, str] = {
@@ -97,7 +97,8 @@ def _row_filter(columns: Iterable[Column[Any]], user_id: int) -> Any:
 
 
 # --------------------------------------------------------------------------------- export
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A stored value as JSON can hold it (an attachment queued in the outbox: its name and size, not its bytes)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (datetime, date, time)):
@@ -105,24 +106,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
+        return jsonable(value.value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"file_bytes": len(bytes(value))}
     if isinstance(value, Mapping):
         if "b64" in value:  # an attachment queued in the outbox: say what it was, not its bytes
             return {"file": value.get("filename", "fichier"), "file_bytes": len(base64.b64decode(value["b64"] or ""))}
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return str(value)
 
 
-def _row_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _jsonable(value) for key, value in row.items()}
-
-
 async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> dict[str, Any]:
-    """Everything stored about `user_id`: their profile and every row that names them."""
+    """Everything stored about `user_id`: their profile, every row that names them, and the
+    messages to others that name them. Values as stored (bot/my_data.py puts words on them)."""
     users = Base.metadata.tables[User.__tablename__]
     profile = (await session.execute(select(users).where(users.c.id == user_id))).mappings().first()
     tables: dict[str, list[dict[str, Any]]] = {}
@@ -133,12 +131,12 @@ async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
         order = list(table.primary_key.columns) or list(table.columns)[:1]
         rows = (await session.execute(select(table).where(condition).order_by(*order))).mappings().all()
         if rows:
-            tables[table.name] = [_row_dict(row) for row in rows]
+            tables[table.name] = [dict(row) for row in rows]
     return {
         "format": EXPORT_FORMAT,
-        "generated_at": now.isoformat(),
+        "generated_at": now,
         "user_id": user_id,
-        "profile": _row_dict(profile) if profile is not None else None,
+        "profile": dict(profile) if profile is not None else None,
         "tables": tables,
         "named_in_messages_to_others": await _named_in(session, user_id, profile),
     }
@@ -162,7 +160,7 @@ async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[str, A
         holds = [what for what, forms in (("name", name), ("username", handle)) if forms and _holds(payload, forms)]
         found.append({
             "purpose": purpose,
-            "created_at": _jsonable(created_at),
+            "created_at": created_at,
             "status": status,
             "to": "group" if chat_id < 0 else "person",
             "holds": holds or ["name"],  # a PDF cannot be read back: the mention says it names them

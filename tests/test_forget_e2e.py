@@ -181,10 +181,12 @@ async def test_my_name_leaves_messages_to_others_and_my_data_lists_them(bot: Bot
 
     await camille.send("/mesdonnees")
     data = json.loads(bot.api.files(camille.id)[-1][1])
-    named = {m["purpose"]: m for m in data["named_in_messages_to_others"]}
-    assert set(named) >= {"report:1:cell", next(p for p in named if p.endswith(":csv"))}
-    assert named["report:1:cell"]["holds"] == ["name", "username"] and named["report:1:cell"]["to"] == "person"
-    assert "Cinq cas" not in json.dumps(data["named_in_messages_to_others"])  # which message, not what it says
+    named = {m["Message"]: m for m in data["Messages adressés à d'autres qui vous nomment"]}
+    card = named["Fiche du signalement n° 1 envoyée à la cellule de crise"]
+    assert card["Contient"] == ["votre nom", "votre @pseudo"] and card["Destinataire"] == "une autre personne"
+    assert card["État"] == "en attente d'envoi"
+    assert any("(fichier CSV)" in message for message in named)
+    assert "Cinq cas" not in json.dumps(named, ensure_ascii=False)  # which message, not what it says
 
     await camille.send("/oublier")
     await camille.press("Oui, tout effacer")

@@ -95,12 +95,14 @@ async def test_my_data_sends_a_json_file_with_everything_that_names_me(bot: BotH
     await camille.send("/mesdonnees")
     data, caption = exported(bot, camille)
     assert "tout ce que Relais Santé conserve" in (caption or "")
-    assert data["profile"]["first_name"] == "Camille" and data["profile"]["username"] == "camille_m"
-    assert data["profile"]["profession"] == "ide"
-    assert [m["group_id"] for m in data["tables"]["memberships"]]
-    assert [(r["session_id"], r["status"]) for r in data["tables"]["registrations"]] == [(session_id, "confirmed")]
-    assert any(row["purpose"] == "test:later" for row in data["tables"]["outbox"])
-    assert all(row.get("user_id") in (camille.id, None) for rows in data["tables"].values() for row in rows)
+    profile = data["Votre profil"]
+    assert profile["Prénom"] == "Camille" and profile["Nom"] == "Martin" and profile["Pseudo Telegram"] == "camille_m"
+    assert profile["Profession"] == "Infirmier(ère) (IDE)" and profile["Votre identifiant Telegram"] == camille.id
+    mine = data["Vos données"]
+    assert [m["Groupe n°"] for m in mine["Groupes suivis"]]
+    assert [(r["Session n°"], r["État"]) for r in mine["Inscriptions aux rencontres"]] == [(session_id, "confirmée")]
+    assert any(row["Objet"] == "test:later" and row["Contenu"] == "plus tard" for row in mine["Messages qui vous sont adressés"])
+    assert all(row.get("Votre identifiant Telegram") in (camille.id, None) for rows in mine.values() for row in rows)
 
 
 async def test_the_export_covers_every_table_that_holds_a_person() -> None:
@@ -152,7 +154,7 @@ async def test_forget_erases_me_but_keeps_the_counts_right(bot: BotHarness) -> N
 
     await camille.send("/mesdonnees")  # writing again creates a fresh, empty profile
     data, _ = exported(bot, camille)
-    assert data["profile"]["profession"] is None and data["tables"].get("registrations") is None
+    assert data["Votre profil"]["Profession"] is None and data["Vos données"].get("Inscriptions aux rencontres") is None
 
 
 async def test_keeping_my_data_changes_nothing(quiet_bot: BotHarness) -> None:
