@@ -18,6 +18,7 @@ types again at the same step.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -45,26 +46,23 @@ def _is_emoji_part(char: str) -> bool:
     return unicodedata.category(char) in ("So", "Sk") or 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF
 
 
+def _joiner(match: re.Match[str]) -> str:
+    """A zero-width joiner stays between two emoji parts (👩‍⚕️ is one emoji), and goes elsewhere."""
+    text, i = match.string, match.start()
+    return match.group() if 0 < i < len(text) - 1 and _is_emoji_part(text[i - 1]) and _is_emoji_part(text[i + 1]) else ""
+
+
+_ZWJ = re.compile("\u200d")
+_CONTROLS = [code for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in _KEPT_CONTROLS]
+_TRANSLATION = {code: None for code in (*BIDI_CONTROLS, *(ZERO_WIDTH - {ZWJ}), *_CONTROLS)} | dict.fromkeys(BLANK_LOOKALIKES, " ")
+
+
 def clean(text: str) -> str:
     """`text` in NFC, without bidi controls, zero-width or control characters (see module docstring)."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    kept: list[str] = []
-    for i, char in enumerate(text):
-        code = ord(char)
-        if code in BIDI_CONTROLS:
-            continue
-        if code == ZWJ and kept and i + 1 < len(text) and _is_emoji_part(kept[-1]) and _is_emoji_part(text[i + 1]):
-            kept.append(char)  # 👩‍⚕️ is one emoji: the joiner is part of it
-            continue
-        if code in ZERO_WIDTH:
-            continue
-        if code in BLANK_LOOKALIKES:
-            kept.append(" ")
-            continue
-        if unicodedata.category(char) == "Cc" and char not in _KEPT_CONTROLS:
-            continue
-        kept.append(char)
-    return "".join(kept)
+    if "\u200d" in text:
+        text = _ZWJ.sub(_joiner, text)
+    return text.translate(_TRANSLATION)
 
 
 def is_visible(text: str) -> bool:
