@@ -49,12 +49,16 @@ def _is_emoji_part(char: str) -> bool:
 def _joiner(match: re.Match[str]) -> str:
     """A zero-width joiner stays between two emoji parts (👩‍⚕️ is one emoji), and goes elsewhere."""
     text, i = match.string, match.start()
-    return match.group() if 0 < i < len(text) - 1 and _is_emoji_part(text[i - 1]) and _is_emoji_part(text[i + 1]) else ""
+    inside = 0 < i < len(text) - 1 and _is_emoji_part(text[i - 1]) and _is_emoji_part(text[i + 1])
+    return match.group() if inside else ""
 
 
 _ZWJ = re.compile("\u200d")
 _CONTROLS = [code for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in _KEPT_CONTROLS]
-_TRANSLATION = {code: None for code in (*BIDI_CONTROLS, *(ZERO_WIDTH - {ZWJ}), *_CONTROLS)} | dict.fromkeys(BLANK_LOOKALIKES, " ")
+_TRANSLATION = {
+    **dict.fromkeys((*BIDI_CONTROLS, *(ZERO_WIDTH - {ZWJ}), *_CONTROLS)),  # removed
+    **dict.fromkeys(BLANK_LOOKALIKES, " "),
+}
 
 
 def clean(text: str) -> str:
@@ -67,7 +71,9 @@ def clean(text: str) -> str:
 
 def is_visible(text: str) -> bool:
     """Whether anything in `text` would show on screen (a letter, a digit, a sign, an emoji)."""
-    return any(unicodedata.category(char) not in _INVISIBLE_CATEGORIES and not 0xFE00 <= ord(char) <= 0xFE0F for char in text)
+    return any(
+        unicodedata.category(char) not in _INVISIBLE_CATEGORIES and not 0xFE00 <= ord(char) <= 0xFE0F for char in text
+    )
 
 
 def screen(text: str) -> Screened:

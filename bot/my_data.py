@@ -84,7 +84,9 @@ def value_text(table: str, column: str, value: Any, lang: str, tz: ZoneInfo) -> 
 
 
 def readable_row(table: str, row: dict[str, Any], lang: str, tz: ZoneInfo) -> dict[str, Any]:
-    return {column_label(table, column, lang): value_text(table, column, value, lang, tz) for column, value in row.items()}
+    return {
+        column_label(table, column, lang): value_text(table, column, value, lang, tz) for column, value in row.items()
+    }
 
 
 def purpose_label(purpose: str, lang: str) -> str:
@@ -121,7 +123,8 @@ def readable_export(data: dict[str, Any], lang: str, tz: ZoneInfo) -> dict[str, 
         },
         label("profile"): readable_row("users", profile, lang, tz) if profile is not None else None,
         label("tables"): {
-            table_label(table, lang): [readable_row(table, row, lang, tz) for row in rows] for table, rows in data["tables"].items()
+            table_label(table, lang): [readable_row(table, row, lang, tz) for row in rows]
+            for table, rows in data["tables"].items()
         },
         label("named"): named,
     }

@@ -78,7 +78,9 @@ async def notify(
             text, keyboard = render(lang)
             rendered[lang] = message_payload(text, keyboard)
         rows.append({"purpose": purpose, "chat_id": uid, "user_id": uid, "payload": rendered[lang]})
-    await outbox.enqueue_many(session, rows, priority=priority, due_at=due_at, not_after=not_after, send_id=send_id, mentions=mentions)
+    await outbox.enqueue_many(
+        session, rows, priority=priority, due_at=due_at, not_after=not_after, send_id=send_id, mentions=mentions
+    )
     return len(rows)
 
 

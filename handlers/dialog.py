@@ -53,7 +53,7 @@ async def on_cancel_command(ctx: Ctx, update: Update, context: ContextTypes.DEFA
 
 @handler
 async def on_text(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Free text (already cleaned and screened by the input gate): the next answer of an open conversation, or a hint."""
+    """Free text (cleaned and screened by the input gate): the next answer of an open conversation, or a hint."""
     text = ctx.text or ""
     dialog = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
     if dialog is None:

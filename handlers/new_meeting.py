@@ -104,7 +104,8 @@ def read_place(text: str) -> tuple[str, str | None]:
     return site, address or None
 
 
-_CAPACITY = re.compile(r"^\s*(?P<sign>[+-]?)\s*(?P<n>\d[\d\s.,]*?)\s*(?:places?|personnes?|pers\.?|participants?|inscrits?)?\s*[.!]?\s*$", re.I | re.A)
+_UNIT = r"(?:places?|personnes?|pers\.?|participants?|inscrits?)"
+_CAPACITY = re.compile(rf"^\s*(?P<sign>[+-]?)\s*(?P<n>\d[\d\s.,]*?)\s*{_UNIT}?\s*[.!]?\s*$", re.I | re.A)
 _GROUPED = re.compile(r"\d{1,3}(?:[\s.]\d{3})+")  # "1 000", "1.000": thousands, not decimals
 _DECIMAL = re.compile(r"\d[.,]\d")
 

@@ -76,7 +76,8 @@ async def quick_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
     if poll.anonymous:
         lines.append(t("polls.results.anonymous_note", lang))
     elif res.missing:
-        lines.append(t("polls.results.missing", lang, names=", ".join(name or anonymised(lang) for name in res.missing)))
+        names = ", ".join(name or anonymised(lang) for name in res.missing)
+        lines.append(t("polls.results.missing", lang, names=names))
     elif res.recipients:
         lines.append(t("polls.results.everyone", lang))
     spec = ("bar", poll.question, [o.text for o in res.options], res.counts, values)

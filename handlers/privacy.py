@@ -69,6 +69,7 @@ async def on_privacy_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
         ctx.edit(ctx.t("privacy.confirm_expired"))
         return
     labels = {lang: t("coord.csv.anonymised", lang, html=False) for lang in SUPPORTED}
-    await store.forget_user(ctx.session, ctx.user.id, anonymised_labels=labels, default_lang=ctx.services.settings.default_locale)
+    default = ctx.services.settings.default_locale
+    await store.forget_user(ctx.session, ctx.user.id, anonymised_labels=labels, default_lang=default)
     ctx.answer(ctx.t("privacy.forgotten")[:190])
     ctx.edit(ctx.t("privacy.forgotten"))

@@ -96,18 +96,21 @@ async def _record_mentions(session: AsyncSession, rows: Sequence[dict[str, Any]]
         return  # the usual case: a bulletin, a reminder, a notice name nobody else
     wanted: dict[str, dict[int, set[int]]] = {}  # purpose -> chat -> people named
     for row in rows:
-        named = {int(uid) for uid in (*common, *row.get("mentions", ())) if not is_pseudonym(uid)} - {row["chat_id"], row.get("user_id")}
+        named = {int(uid) for uid in (*common, *row.get("mentions", ())) if not is_pseudonym(uid)}
+        named -= {row["chat_id"], row.get("user_id")}
         if named:
             wanted.setdefault(row["purpose"], {}).setdefault(row["chat_id"], set()).update(named)
     for purpose, chats in wanted.items():
         for batch in chunked(list(chats), 1000):
             found = await session.execute(
-                select(OutboxMessage.id, OutboxMessage.chat_id).where(OutboxMessage.purpose == purpose, OutboxMessage.chat_id.in_(batch))
+                select(OutboxMessage.id, OutboxMessage.chat_id).where(
+                    OutboxMessage.purpose == purpose, OutboxMessage.chat_id.in_(batch)
+                )
             )
             values = [{"outbox_id": row_id, "user_id": uid} for row_id, chat in found for uid in sorted(chats[chat])]
             if values:
-                stmt = dialect_insert(session, OutboxMention).values(values).on_conflict_do_nothing(index_elements=["outbox_id", "user_id"])
-                await session.execute(stmt)
+                stmt = dialect_insert(session, OutboxMention).values(values)
+                await session.execute(stmt.on_conflict_do_nothing(index_elements=["outbox_id", "user_id"]))
 
 
 async def new_send(session: AsyncSession, *, kind: str, label: str, created_by: int | None) -> Send:

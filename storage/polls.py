@@ -286,7 +286,7 @@ class QuickResults:
     counts: list[int]
     voters: int
     recipients: int  # private recipients (a group chat counts as none: its size is unknown)
-    missing: list[str | None] = field(default_factory=list)  # names (None: a forgotten person); empty for anonymous polls
+    missing: list[str | None] = field(default_factory=list)  # names (None: someone forgotten); none if anonymous
 
     def percent(self, i: int) -> int:
         return round(100 * self.counts[i] / self.voters) if self.voters else 0
@@ -310,7 +310,9 @@ async def quick_results(session: AsyncSession, poll: Poll) -> QuickResults:
     if not poll.anonymous:
         absent = [uid for uid in private if uid not in voter_ids]
         if absent:
-            users = list(await session.scalars(select(User).where(User.id.in_(absent)).order_by(User.first_name, User.id)))
+            users = list(
+                await session.scalars(select(User).where(User.id.in_(absent)).order_by(User.first_name, User.id))
+            )
             missing = [u.display_name for u in users] + [None] * (len(absent) - len(users))
     return QuickResults(list(poll.options), counts, voters, len(private), missing)
 

@@ -27,7 +27,21 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, Table, and_, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.all_models import Base
@@ -152,7 +166,8 @@ async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[str, A
         .where(mentions.c.user_id == user_id)
         .order_by(outbox.c.created_at, outbox.c.id)
     )
-    first, last, username = (profile["first_name"], profile["last_name"], profile["username"]) if profile else (None, None, None)
+    profile = profile or {}
+    first, last, username = profile.get("first_name"), profile.get("last_name"), profile.get("username")
     name = name_forms(first, last, None, user_id)
     handle = [f"@{username}"] if username else []
     found = []

@@ -31,7 +31,7 @@ async def dialog_state(bot: BotHarness, person: Person) -> tuple[str, str, dict[
 
 
 # ---------------------------------------------------------------------------------- questionnaires
-async def test_a_questionnaire_answer_with_a_social_security_number_is_refused_and_never_exported(bot: BotHarness) -> None:
+async def test_a_questionnaire_answer_with_a_social_security_number_is_refused(bot: BotHarness) -> None:
     _, (camille, _, _) = await seed_group(bot)
     coordinator = bot.coordinator()
     await coordinator.send("/questionnaire")
@@ -43,7 +43,7 @@ async def test_a_questionnaire_answer_with_a_social_security_number_is_refused_a
     await coordinator.press(GROUP)
     await coordinator.press("Tout le groupe")
     await coordinator.press("Envoyer")
-    await bot.api.wait_for(lambda m: m["chat"]["id"] == camille.id and "Retour sur la vaccination" in (m.get("text") or ""))
+    await bot.api.wait_for(lambda m: m["chat"]["id"] == camille.id and "Retour sur la" in str(m.get("text")))
 
     await camille.press("Répondre")
     assert "question 1/1" in camille.reply_text
@@ -66,16 +66,18 @@ async def test_a_questionnaire_answer_with_a_social_security_number_is_refused_a
 
 
 # ---------------------------------------------------------------------------------- every typed step
+BULLETIN = {"category": "epidemic", "source": "ars", "priority": "info"}
+SHORTAGE = {"category": "shortage", "commune": "Verdun"}
 # (flow, step, data, clean answer): each step where a person types free text that is stored.
 STEPS: list[tuple[str, str, dict[str, Any], str]] = [
     ("new_meeting", "title", {"sessions": []}, "Parcours diabète"),
     ("new_meeting", "theme", {"sessions": [], "title": "Parcours diabète"}, "Pied diabétique en ville"),
     ("new_meeting", "place", {"sessions": [], "title": "T", "current": {}}, "Chaumont, Centre Palestra"),
-    ("bulletin", "title", {"category": "epidemic", "source": "ars", "priority": "info"}, "Grippe : point de situation"),
-    ("bulletin", "body", {"category": "epidemic", "source": "ars", "priority": "info", "title": "Grippe"}, "Renforcer les gestes barrières"),
+    ("bulletin", "title", BULLETIN, "Grippe : point de situation"),
+    ("bulletin", "body", {**BULLETIN, "title": "Grippe"}, "Renforcer les gestes barrières"),
     ("report", "commune", {"category": "epidemic"}, "Bar-le-Duc"),
-    ("report", "product", {"category": "shortage", "commune": "Verdun"}, "Amoxicilline 500 mg"),
-    ("report", "place", {"category": "shortage", "commune": "Verdun", "product": "Amoxicilline"}, "Pharmacie du centre"),
+    ("report", "product", SHORTAGE, "Amoxicilline 500 mg"),
+    ("report", "place", {**SHORTAGE, "product": "Amoxicilline"}, "Pharmacie du centre"),
     ("report", "text", {"category": "epidemic", "commune": "Verdun"}, "Cinq cas de syndrome grippal en EHPAD"),
     ("report_reply", "text", {}, "Merci, nous prévenons l'ARS"),
     ("poll_new", "question", {"kind": "quick"}, "Quel créneau pour le staff ?"),
@@ -85,7 +87,9 @@ STEPS: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("flow", "step", "data", "answer"), STEPS, ids=[f"{f}.{s}.{d.get('kind', '')}" for f, s, d, _ in STEPS])
+@pytest.mark.parametrize(
+    ("flow", "step", "data", "answer"), STEPS, ids=[f"{f}.{s}{d.get('kind', '')}" for f, s, d, _ in STEPS]
+)
 async def test_every_typed_step_refuses_patient_data_and_stays_at_its_step(
     bot: BotHarness, flow: str, step: str, data: dict[str, Any], answer: str
 ) -> None:
@@ -97,9 +101,8 @@ async def test_every_typed_step_refuses_patient_data_and_stays_at_its_step(
         if flow == "report_reply":
             session.add(User(id=4_100_001, first_name="Lou", profession="ide"))
             await session.flush()
-            report = await crisis_store.create_report(
-                session, user_id=4_100_001, data={"category": "epidemic", "commune": "Verdun", "text": "fièvre"}, now=utcnow()
-            )
+            seen = {"category": "epidemic", "commune": "Verdun", "text": "fièvre"}
+            report = await crisis_store.create_report(session, user_id=4_100_001, data=seen, now=utcnow())
             data = {"report_id": report.id}
         await dialogs.start(session, coordinator.id, coordinator.id, flow, step, data)
     before = await dialog_state(bot, coordinator)

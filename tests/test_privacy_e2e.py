@@ -101,7 +101,8 @@ async def test_my_data_sends_a_json_file_with_everything_that_names_me(bot: BotH
     mine = data["Vos données"]
     assert [m["Groupe n°"] for m in mine["Groupes suivis"]]
     assert [(r["Session n°"], r["État"]) for r in mine["Inscriptions aux rencontres"]] == [(session_id, "confirmée")]
-    assert any(row["Objet"] == "test:later" and row["Contenu"] == "plus tard" for row in mine["Messages qui vous sont adressés"])
+    sent_to_me = mine["Messages qui vous sont adressés"]
+    assert any(row["Objet"] == "test:later" and row["Contenu"] == "plus tard" for row in sent_to_me)
     assert all(row.get("Votre identifiant Telegram") in (camille.id, None) for rows in mine.values() for row in rows)
 
 

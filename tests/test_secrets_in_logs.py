@@ -141,12 +141,15 @@ async def _refuse_dialog_updates(db: Database, *, on: bool) -> None:
             await conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_dialog_update")
             if on:
                 await conn.exec_driver_sql(
-                    "CREATE TRIGGER refuse_dialog_update BEFORE UPDATE ON dialogs BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+                    "CREATE TRIGGER refuse_dialog_update BEFORE UPDATE ON dialogs"
+                    " BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
                 )
             return
         await conn.exec_driver_sql("ALTER TABLE dialogs DROP CONSTRAINT IF EXISTS refused_by_test")
         if on:
-            await conn.exec_driver_sql(f"ALTER TABLE dialogs ADD CONSTRAINT refused_by_test CHECK (data::text NOT LIKE '%{MARKER}%') NOT VALID")
+            await conn.exec_driver_sql(
+                f"ALTER TABLE dialogs ADD CONSTRAINT refused_by_test CHECK (data::text NOT LIKE '%{MARKER}%') NOT VALID"
+            )
 
 
 async def test_a_failing_statement_logs_no_typed_text(bot: BotHarness, caplog: pytest.LogCaptureFixture) -> None:

@@ -26,7 +26,9 @@ def upgrade() -> None:
         "outbox_mentions",
         sa.Column("outbox_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("user_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], name=op.f("fk_outbox_mentions_outbox_id_outbox"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["outbox_id"], ["outbox.id"], name=op.f("fk_outbox_mentions_outbox_id_outbox"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("outbox_id", "user_id", name=op.f("pk_outbox_mentions")),
     )
     with op.batch_alter_table("outbox_mentions", schema=None) as batch_op:
