@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import enum
 import html
+import re
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -278,10 +279,14 @@ def _is_text_file(spec: Mapping[str, Any]) -> bool:
 
 def redact(value: Any, names: list[str], label: str) -> tuple[Any, bool]:
     """`value` (an outbox payload) with every form of a name replaced by `label`, and whether
-    that was complete: a text file is rewritten, a PDF or a picture cannot be and is dropped."""
+    that was complete: a text file is rewritten, a PDF or a picture cannot be and is dropped.
+
+    Whole words only: forgetting "Li" leaves "Livraison" alone.
+    """
     if isinstance(value, str):
-        for name in names:
-            value = value.replace(name, label)
+        if names:
+            pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+            value = pattern.sub(lambda _: label, value)
         return value, True
     if isinstance(value, Mapping) and "b64" in value:
         if not _is_text_file(value):

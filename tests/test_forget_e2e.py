@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -85,7 +86,7 @@ async def screens(bot: BotHarness, coordinator: Person) -> dict[str, str]:
     await coordinator.send("/envois")
     seen["envois"] = coordinator.reply_text
     await coordinator.send("/suivi 1")
-    seen["suivi"] = coordinator.reply_text
+    seen["suivi"] = re.sub(r"\d\d:\d\d:\d\d", "hh:mm:ss", coordinator.reply_text)  # "mis à jour à …": the clock
     return seen
 
 
@@ -247,3 +248,11 @@ async def test_a_file_that_cannot_be_rewritten_is_dropped_not_sent_with_the_name
             select(OutboxMessage.purpose, OutboxMessage.status, OutboxMessage.last_error, OutboxMessage.payload))}
     assert rows["kit:1"] == ("sent", None, {"document": {"filename": "kit.pdf", "removed": True}})
     assert rows["kit:2"] == ("skipped", REDACTED_ERROR, {"document": {"filename": "kit.pdf", "removed": True}})
+
+
+def test_a_name_is_taken_out_as_a_whole_word_in_every_form() -> None:
+    from storage.privacy import name_forms, redact
+
+    forms = name_forms("Li", "O'Neil & Co", "li_x", 5)
+    text = "Livraison : Li O'Neil &amp; Co @li_x (IDE) ; Li O'Neil & Co ; Liste"
+    assert redact({"text": text}, forms, ANONYMISED) == ({"text": f"Livraison : {ANONYMISED} (IDE) ; {ANONYMISED} ; Liste"}, True)
