@@ -62,6 +62,7 @@ class KitData:
     bulletins: list[KitBulletin]
     directory: list[tuple[str, list[KitContact]]]
     meetings: list[KitMeeting]
+    people: tuple[int, ...] = ()  # whom the directory names (for /mesdonnees and /oublier)
 
 
 def kit_filename(now: datetime, tz: ZoneInfo) -> str:
@@ -97,6 +98,7 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
         for b in await store.in_force(session)
     ]
     no_phone = t("crisis.kit_no_phone", lang, html=False)
+    contacts = await store.contacts_by_group(session)
     directory = [
         (
             group.name,
@@ -105,7 +107,7 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
                 for u in members
             ],
         )
-        for group, members in await store.contacts_by_group(session)
+        for group, members in contacts
     ]
     group_ids = [g.id for g in await users_store.list_groups(session)]
     views, _ = await meetings_store.upcoming_sessions(session, user_id=0, now=now, limit=60, group_ids=group_ids)
@@ -119,7 +121,8 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
         for v in views
     ]
     printed = format_when(When(now, None, True), lang, services.settings.timezone)
-    return KitData(printed, bulletins, directory, meetings)
+    people = tuple(sorted({u.id for _, members in contacts for u in members}))
+    return KitData(printed, bulletins, directory, meetings, people)
 
 
 def _kit_pdf(**kwargs: object):  # type: ignore[no-untyped-def]

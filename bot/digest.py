@@ -345,7 +345,7 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
             return False
         payload = {"document": spec, "caption": t("crisis.kit_caption_scheduled", lang), "parse_mode": "HTML"}
         rows = [{"purpose": f"kit:{run.id}", "chat_id": chat, "payload": payload} for chat in await cell_targets(session, services)]
-        await outbox.enqueue_many(session, rows, method="sendDocument", priority=outbox.NORMAL)
+        await outbox.enqueue_many(session, rows, method="sendDocument", priority=outbox.NORMAL, mentions=data.people)
         run.items = len(rows)
     services.wake_outbox()
     return True

@@ -14,6 +14,10 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 _TOKEN_PATTERN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+# PostgreSQL repeats the values of a refused row in its error DETAIL ("Failing row contains (…)",
+# "Key (slug)=(…) already exists"): what people typed. Keep the column names, hide the rest up to
+# SQLAlchemy's "[SQL:" line (the statement's parameters are hidden by the engine: storage/db.py).
+_DB_DETAIL = re.compile(r"(DETAIL:\s+(?:Key \([\w\s,\"]*\)=)?).*?(?=\n\[SQL|\Z)", re.DOTALL)
 _SECRETS: set[str] = set()
 _installed = False
 
@@ -24,10 +28,12 @@ def _variants(secret: str) -> set[str]:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with known secrets and anything shaped like a bot token replaced by ***."""
+    """`text` with known secrets, anything shaped like a bot token and database error details replaced by ***."""
     for secret in sorted({*secrets, *_SECRETS}, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")
+    if "DETAIL:" in text:
+        text = _DB_DETAIL.sub(r"\1***", text)
     return _TOKEN_PATTERN.sub("***", text)
 
 

@@ -6,7 +6,7 @@ once, at Telegram's pace, even if the process stops right after the change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,8 +64,12 @@ async def notify(
     due_at: datetime | None = None,
     not_after: datetime | None = None,
     send_id: int | None = None,
+    mentions: Sequence[int] = (),
 ) -> int:
-    """Queue `render(lang)` (text, keyboard) for each user; returns how many were queued."""
+    """Queue `render(lang)` (text, keyboard) for each user; returns how many were queued.
+
+    `mentions`: the people the text names (its author…), recorded for /mesdonnees and /oublier.
+    """
     langs = await languages(session, user_ids, default_lang)
     rendered: dict[str, dict[str, Any]] = {}
     rows = []
@@ -74,7 +78,9 @@ async def notify(
             text, keyboard = render(lang)
             rendered[lang] = message_payload(text, keyboard)
         rows.append({"purpose": purpose, "chat_id": uid, "user_id": uid, "payload": rendered[lang]})
-    await outbox.enqueue_many(session, rows, priority=priority, due_at=due_at, not_after=not_after, send_id=send_id)
+    await outbox.enqueue_many(
+        session, rows, priority=priority, due_at=due_at, not_after=not_after, send_id=send_id, mentions=mentions
+    )
     return len(rows)
 
 

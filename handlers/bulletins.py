@@ -46,7 +46,6 @@ from handlers.crisis import (
     keyboard_rows,
     priority_label,
     refusal_reason,
-    refuse_patient_data,
     require_cell,
     source_label,
     tell_cell,
@@ -164,8 +163,6 @@ async def step_title(ctx: Ctx, dialog_row: Dialog, text: str) -> None:
     if not 3 <= len(title) <= TITLE_MAX:
         ctx.say("crisis.b_title_length", max=TITLE_MAX)
         return
-    if refuse_patient_data(ctx, title):
-        return
     dialogs.advance(dialog_row, "body", title=title)
     ctx.say("crisis.b_ask_body", max=BODY_MAX)
 
@@ -174,8 +171,6 @@ async def step_body(ctx: Ctx, dialog_row: Dialog, text: str) -> None:
     body = text.strip()
     if not body or len(body) > BODY_MAX:
         ctx.say("crisis.b_body_length", max=BODY_MAX)
-        return
-    if refuse_patient_data(ctx, body):
         return
     dialogs.advance(dialog_row, "links", body=body)
     ctx.say("crisis.b_ask_links", [[(ctx.t("crisis.b_no_links"), "cb:skip:links")]], max=LINKS_MAX)

@@ -20,6 +20,7 @@ from telegram import CallbackQuery, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot import input_gate
 from bot.i18n import normalize_locale, t, tn
 from bot.notify import message_payload
 from bot.services import Services
@@ -60,6 +61,7 @@ class Ctx:
     toast_alert: bool = False
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     wake_outbox: bool = False  # set when the handler queued messages to send now
+    text: str | None = None  # what the person typed (message text or caption), cleaned by bot/input_gate.py
 
     # -- text -------------------------------------------------------------------------------
     def t(self, key: str, **params: Any) -> str:
@@ -230,12 +232,34 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
             )
             lang = user.language or normalize_locale(tg_user.language_code, services.settings.default_locale)
             ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=utcnow())
-            await fn(ctx, update, context)
+            if _passes_input_gate(ctx, update, context):
+                await fn(ctx, update, context)
         await flush(ctx, update, context)
         if ctx.wake_outbox:
             services.wake_outbox()
 
     return wrapper
+
+
+def _passes_input_gate(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Screen what the person typed (bot/input_gate.py) before any feature sees it.
+
+    On a refusal the person is told why and nothing runs, so nothing is stored and an open
+    conversation stays at the same step. Otherwise the feature reads the cleaned text from
+    `ctx.text` and, for a command, its cleaned arguments from `context.args`.
+    """
+    message = update.message
+    typed = (message.text or message.caption) if message is not None else None
+    if not typed:
+        return True
+    screened = input_gate.screen(typed)
+    if screened.refusal is not None:
+        ctx.say(screened.refusal)
+        return False
+    ctx.text = screened.text
+    if context.args is not None and message is not None and message.text and message.text.startswith("/"):
+        context.args = screened.text.split()[1:]
+    return True
 
 
 def callback_parts(update: Update, expected: int) -> list[str] | None:

@@ -20,7 +20,6 @@ from bot import chats, notify
 from bot.chats import configured_chat
 from bot.dates import When, format_when
 from bot.i18n import t, tn
-from bot.patient_data import find_patient_data
 from bot.services import Services
 from handlers.common import Ctx, callback_parts, handler
 from storage import crisis as store
@@ -43,15 +42,6 @@ def require_cell(ctx: Ctx) -> bool:
         return True
     ctx.refuse("crisis.not_allowed")
     return False
-
-
-def refuse_patient_data(ctx: Ctx, text: str | None) -> bool:
-    """Refuse (and say why) text that looks like it identifies a patient; nothing is stored."""
-    finding = find_patient_data(text)
-    if finding is None:
-        return False
-    ctx.say(f"crisis.patient_data_{finding}")
-    return True
 
 
 async def on_bot_membership(ctx: Ctx, chat_id: int, *, present: bool, requeued: int, event: int) -> None:

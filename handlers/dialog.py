@@ -53,9 +53,8 @@ async def on_cancel_command(ctx: Ctx, update: Update, context: ContextTypes.DEFA
 
 @handler
 async def on_text(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Free text: the next answer of an open conversation, or a hint."""
-    message = update.effective_message
-    text = (message.text or "") if message else ""
+    """Free text (cleaned and screened by the input gate): the next answer of an open conversation, or a hint."""
+    text = ctx.text or ""
     dialog = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
     if dialog is None:
         if update.effective_chat and update.effective_chat.type == "private":

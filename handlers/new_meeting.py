@@ -109,17 +109,26 @@ def read_place(text: str) -> tuple[str, str | None]:
     return site, address or None
 
 
-_CAPACITY = re.compile(r"^\s*(?P<n>[+-]?\s*\d[\d\s.]*)\s*(?:places?|personnes?|pers\.?|participants?|inscrits?)?\s*$", re.I)
+_UNIT = r"(?:places?|personnes?|pers\.?|participants?|inscrits?)"
+_CAPACITY = re.compile(rf"^\s*(?P<sign>[+-]?)\s*(?P<n>\d[\d\s.,]*?)\s*{_UNIT}?\s*[.!]?\s*$", re.I | re.A)
+_GROUPED = re.compile(r"\d{1,3}(?:[\s.]\d{3})+")  # "1 000", "1.000": thousands, not decimals
+_DECIMAL = re.compile(r"\d[.,]\d")
 
 
 def read_capacity(text: str) -> int:
-    """A seat count between 1 and 10 000 ("25", "25 places", "1 000"); refusals say why."""
+    """A whole seat count between 1 and 10 000 ("25", "25 places", "1 000"); refusals say why.
+
+    A decimal ("12.5", "12,5") is refused rather than read as 125.
+    """
     match = _CAPACITY.match(text)
-    if match is None:
+    digits = match.group("n") if match else ""
+    if match and (digits.isdigit() or _GROUPED.fullmatch(digits)):
+        value = int(re.sub(r"\D", "", digits))
+    elif match and _DECIMAL.search(digits):
+        raise AnswerError("coord.capacity_decimal", text=text.strip()[:40])
+    else:
         raise AnswerError("coord.capacity_not_number", text=text.strip()[:40])
-    raw = re.sub(r"[\s.]", "", match.group("n"))
-    value = int(raw)
-    if value < 0:
+    if match.group("sign") == "-" and value:
         raise AnswerError("coord.capacity_negative")
     if value == 0:
         raise AnswerError("coord.capacity_zero")

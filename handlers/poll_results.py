@@ -49,6 +49,11 @@ def render_chart(spec: ChartSpec) -> bytes:
     return charts.stacked_chart(*spec[1:])
 
 
+def anonymised(lang: str) -> str:
+    """How someone who asked to be forgotten appears where their answer still counts."""
+    return t("coord.csv.anonymised", lang, html=False)
+
+
 def status_line(poll: Poll, lang: str, tz: str) -> str:
     deadline = deadline_text(poll.closes_at, lang, tz)
     return t("polls.results.open_until" if poll.status == "open" else "polls.results.closed", lang, deadline=deadline)
@@ -73,7 +78,8 @@ async def quick_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
     if poll.anonymous:
         lines.append(t("polls.results.anonymous_note", lang))
     elif res.missing:
-        lines.append(t("polls.results.missing", lang, names=", ".join(res.missing)))
+        names = ", ".join(name or anonymised(lang) for name in res.missing)
+        lines.append(t("polls.results.missing", lang, names=names))
     elif res.recipients:
         lines.append(t("polls.results.everyone", lang))
     spec = ("bar", poll.question, [o.text for o in res.options], res.counts, values)
@@ -91,7 +97,7 @@ async def dates_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
         lines += ["", t("polls.results.grid_header", lang)]
         for name, answers in grid:
             marks = " ".join(SYMBOL[answers[r.option.id]] if r.option.id in answers else "·" for r in results)
-            lines.append(f"{marks}  {name}")
+            lines.append(f"{marks}  {name or anonymised(lang)}")
     else:
         lines += ["", t("polls.results.no_answers", lang)]
     best = store.best_slots(results)
@@ -160,7 +166,7 @@ async def form_csv(session: AsyncSession, poll: Poll, lang: str, tz: str) -> byt
             else:
                 cells.append(answer.text or "")
         last = max(a.answered_at for a in answers.values())
-        writer.writerow([name, *cells, fmt_datetime(last, lang, tz=tz, fmt="short")])
+        writer.writerow([name or anonymised(lang), *cells, fmt_datetime(last, lang, tz=tz, fmt="short")])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -271,9 +277,11 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                     "user_id": poll.created_by,
                     "method": "sendDocument",
                     "payload": {"document": file_param(content, csv_name(poll)), "caption": t("polls.results.csv_caption", lang, html=False)},
+                    "mentions": await store.answerer_ids(session, poll.id),  # one CSV row per respondent
                 })
+            named = [] if poll.kind == store.FORM else await store.named_in_results(session, poll)
             summary = {"purpose": store.purpose(poll.id, "summary"), "chat_id": poll.created_by, "user_id": poll.created_by,
-                       "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard)}
+                       "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard), "mentions": named}
             await outbox.enqueue_many(session, [summary, *rows], priority=outbox.HIGH)
     for poll_id, chat_id, spec in pictures:
         png = await asyncio.to_thread(render_chart, spec)

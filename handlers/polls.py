@@ -511,7 +511,10 @@ async def queue_native_polls(ctx: Ctx, poll: Poll, recipients: list[tuple[int, i
         lang = langs.get(user_id, default) if user_id is not None else default
         chat = user_id is None
         intro = intro_text(poll, lang, tz, author=ctx.user.display_name, chat=chat)
-        rows.append({"purpose": store.purpose(poll.id, "intro"), "chat_id": chat_id, "user_id": user_id, "payload": notify.message_payload(intro)})
+        rows.append({
+            "purpose": store.purpose(poll.id, "intro"), "chat_id": chat_id, "user_id": user_id,
+            "payload": notify.message_payload(intro), "mentions": [ctx.user.id],  # the intro names its author
+        })
         # Telegram only reports who answered a non-anonymous poll: private polls are sent that way
         # (each recipient is alone in their chat); a group chat gets Telegram's own anonymity.
         payload = {**poll_payload, "is_anonymous": poll.anonymous if chat else False}

@@ -12,11 +12,12 @@ import json
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot import my_data
+from bot.i18n import SUPPORTED, t
 from handlers.common import Ctx, callback_parts, handler, int_or_none
 from storage import privacy as store
 
 CONFIRM_SECONDS = 15 * 60  # an /oublier confirmation button older than this is refused
-EXPORT_FILENAME = "mes-donnees-relais-sante.json"
 
 
 def _private(ctx: Ctx, update: Update) -> bool:
@@ -28,14 +29,15 @@ def _private(ctx: Ctx, update: Update) -> bool:
 
 @handler
 async def on_my_data(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/mesdonnees: a JSON file with the profile and every row that names this person."""
+    """/mesdonnees: a JSON file with the profile and every row that names this person, labelled in their language."""
     if not _private(ctx, update):
         return
     await ctx.session.flush()
     data = await store.export_user(ctx.session, ctx.user.id, now=ctx.now)
-    rows = sum(len(table_rows) for table_rows in data["tables"].values())
-    content = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
-    ctx.send_document(EXPORT_FILENAME, content, caption=ctx.tn("privacy.export_caption", rows))
+    rows = sum(len(table_rows) for table_rows in data["tables"].values()) + len(data["named_in_messages_to_others"])
+    readable = my_data.readable_export(data, ctx.lang, ctx.services.tz)
+    content = json.dumps(readable, ensure_ascii=False, indent=2).encode("utf-8")
+    ctx.send_document(my_data.EXPORT_FILENAME, content, caption=ctx.tn("privacy.export_caption", rows))
 
 
 @handler
@@ -66,6 +68,8 @@ async def on_privacy_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
         ctx.answer(ctx.t("privacy.confirm_expired"), alert=True)
         ctx.edit(ctx.t("privacy.confirm_expired"))
         return
-    await store.forget_user(ctx.session, ctx.user.id)
+    labels = {lang: t("coord.csv.anonymised", lang, html=False) for lang in SUPPORTED}
+    default = ctx.services.settings.default_locale
+    await store.forget_user(ctx.session, ctx.user.id, anonymised_labels=labels, default_lang=default)
     ctx.answer(ctx.t("privacy.forgotten")[:190])
     ctx.edit(ctx.t("privacy.forgotten"))

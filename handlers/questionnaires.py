@@ -47,6 +47,7 @@ async def queue_invitations(ctx: Ctx, poll: Poll, user_ids: list[int], send_id: 
         default_lang=ctx.services.settings.default_locale,
         priority=outbox.HIGH,
         send_id=send_id,
+        mentions=[ctx.user.id],
     )
 
 

@@ -2,7 +2,7 @@
 
 A professional describes what they see (category, commune, text; for a shortage the product,
 the place and the stock level; optionally a photo or a document). Patient-identifying text
-is refused before anything is saved (bot/patient_data.py). The report reaches the crisis
+is refused before anything is saved (bot/input_gate.py, for every typed text). The report reaches the crisis
 cell's chat (CRISIS_CELL_CHAT_ID) or, without one, each crisis-cell member privately, with
 "Répondre" and "Traité" buttons; the sender hears back either way.
 
@@ -30,7 +30,6 @@ from handlers.crisis import (
     cell_chat_id,
     cell_targets,
     keyboard_rows,
-    refuse_patient_data,
     require_cell,
     stock_label,
 )
@@ -110,8 +109,6 @@ async def step_commune(ctx: Ctx, row: Dialog, text: str) -> None:
     if not 2 <= len(commune) <= SHORT_MAX:
         ctx.say("crisis.r_commune_length")
         return
-    if refuse_patient_data(ctx, commune):
-        return
     if row.data.get("category") == "shortage":
         dialogs.advance(row, "product", commune=commune)
         ctx.say("crisis.r_ask_product")
@@ -121,12 +118,10 @@ async def step_commune(ctx: Ctx, row: Dialog, text: str) -> None:
 
 
 def short_answer(ctx: Ctx, text: str, length_key: str) -> str | None:
-    """A one-line answer of 2 to 2×SHORT_MAX characters with no patient data, else None (user told)."""
+    """A one-line answer of 2 to 2×SHORT_MAX characters, else None (user told)."""
     answer = clean_line(text)
     if not 2 <= len(answer) <= SHORT_MAX * 2:
         ctx.say(length_key)
-        return None
-    if refuse_patient_data(ctx, answer):
         return None
     return answer
 
@@ -149,8 +144,6 @@ async def step_text(ctx: Ctx, row: Dialog, text: str) -> None:
     body = text.strip()
     if not body or len(body) > TEXT_MAX:
         ctx.say("crisis.r_text_length", max=TEXT_MAX)
-        return
-    if refuse_patient_data(ctx, body):
         return
     dialogs.advance(row, "file", text=body)
     ctx.say("crisis.r_ask_file", [[(ctx.t("crisis.r_no_file"), "rp:skip:0")]])
@@ -226,6 +219,7 @@ async def queue_to_cell(
                 "chat_id": target,
                 "user_id": None if target == chat else target,
                 "payload": notify.message_payload(report_text(report, sender, lang), cell_keyboard(report.id, lang)),
+                "mentions": [sender.id] if sender is not None else [],
             }
         )
         if report.file_id:
@@ -290,8 +284,6 @@ async def _on_flow_attachment(ctx: Ctx, update: Update, context: ContextTypes.DE
         file_id, kind = message.document.file_id, "document"
     else:
         return
-    if refuse_patient_data(ctx, message.caption):
-        return
     if row.flow == bulletins.FLOW:
         if require_cell(ctx):
             await bulletins.on_bulletin_file(ctx, row, file_id, kind)
@@ -344,8 +336,6 @@ async def step_reply(ctx: Ctx, row: Dialog, text: str) -> None:
     body = text.strip()
     if not body or len(body) > TEXT_MAX:
         ctx.say("crisis.r_text_length", max=TEXT_MAX)
-        return
-    if refuse_patient_data(ctx, body):
         return
     if not ctx.is_crisis_cell:
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)

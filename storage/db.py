@@ -150,7 +150,7 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict = {"echo": echo}
+        kwargs: dict = {"echo": echo, "hide_parameters": True}  # a failed statement is logged without what people typed
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
             if os.environ.get("SQLITE_DRIVER", "inline") != "thread":  # see storage/sqlite_inline.py

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
 from storage.models import OutboxMessage, Send, utcnow
+from storage.privacy_models import OutboxMention, is_pseudonym
 
 URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
 # A group or channel refused the message (the bot is not, or no longer, a member; the chat is
@@ -30,6 +31,7 @@ async def enqueue(
     due_at: datetime | None = None,
     not_after: datetime | None = None,
     send_id: int | None = None,
+    mentions: Sequence[int] = (),
 ) -> None:
     """Queue one message; a second call with the same (purpose, chat) does nothing."""
     await enqueue_many(
@@ -40,6 +42,7 @@ async def enqueue(
         due_at=due_at,
         not_after=not_after,
         send_id=send_id,
+        mentions=mentions,
     )
 
 
@@ -52,8 +55,16 @@ async def enqueue_many(
     due_at: datetime | None = None,
     not_after: datetime | None = None,
     send_id: int | None = None,
+    mentions: Sequence[int] = (),
 ) -> None:
-    """Queue many messages in one statement; each row has purpose, chat_id, payload, user_id."""
+    """Queue many messages in one statement; each row has purpose, chat_id, payload, user_id.
+
+    A row may also list `mentions`: the people its text or file names (a report's sender, the
+    answerers in a poll's results), so that /mesdonnees and /oublier find them; `mentions`
+    given here apply to every row. A forgotten person's pseudonym (storage/privacy_models.py)
+    is nobody to write to: such rows are left out.
+    """
+    rows = [row for row in rows if not is_pseudonym(row["chat_id"])]
     if not rows:
         return
     now = utcnow()
@@ -79,6 +90,30 @@ async def enqueue_many(
             index_elements=["purpose", "chat_id"]
         )
         await session.execute(stmt)
+    await _record_mentions(session, rows, mentions)
+
+
+async def _record_mentions(session: AsyncSession, rows: Sequence[dict[str, Any]], common: Sequence[int]) -> None:
+    """Who each queued row names (not the person it is addressed to: that row is theirs anyway)."""
+    if not common and not any(row.get("mentions") for row in rows):
+        return  # the usual case: a bulletin, a reminder, a notice name nobody else
+    wanted: dict[str, dict[int, set[int]]] = {}  # purpose -> chat -> people named
+    for row in rows:
+        named = {int(uid) for uid in (*common, *row.get("mentions", ())) if not is_pseudonym(uid)}
+        named -= {row["chat_id"], row.get("user_id")}
+        if named:
+            wanted.setdefault(row["purpose"], {}).setdefault(row["chat_id"], set()).update(named)
+    for purpose, chats in wanted.items():
+        for batch in chunked(list(chats), 1000):
+            found = await session.execute(
+                select(OutboxMessage.id, OutboxMessage.chat_id).where(
+                    OutboxMessage.purpose == purpose, OutboxMessage.chat_id.in_(batch)
+                )
+            )
+            values = [{"outbox_id": row_id, "user_id": uid} for row_id, chat in found for uid in sorted(chats[chat])]
+            if values:
+                stmt = dialect_insert(session, OutboxMention).values(values)
+                await session.execute(stmt.on_conflict_do_nothing(index_elements=["outbox_id", "user_id"]))
 
 
 async def new_send(session: AsyncSession, *, kind: str, label: str, created_by: int | None) -> Send:

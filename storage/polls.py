@@ -231,6 +231,8 @@ async def record_native_answer(session: AsyncSession, tg_poll_id: str, user_id: 
         session.add(PollUnmatchedAnswer(tg_poll_id=tg_poll_id, user_id=user_id, option_ids=list(option_ids), received_at=now))
         await session.flush()
         return "queued"
+    if recipient.user_id is not None and recipient.user_id != user_id:  # sent to someone since forgotten
+        return "closed"  # their answer stays counted, under a pseudonym; a new one would count twice
     poll = await get_poll(session, recipient.poll_id)
     if poll is None or not is_open(poll, now):
         return "closed"
@@ -284,7 +286,7 @@ class QuickResults:
     counts: list[int]
     voters: int
     recipients: int  # private recipients (a group chat counts as none: its size is unknown)
-    missing: list[str] = field(default_factory=list)  # names; always empty for anonymous polls
+    missing: list[str | None] = field(default_factory=list)  # names (None: someone forgotten); none if anonymous
 
     def percent(self, i: int) -> int:
         return round(100 * self.counts[i] / self.voters) if self.voters else 0
@@ -304,12 +306,14 @@ async def quick_results(session: AsyncSession, poll: Poll) -> QuickResults:
         counts = [c + (chat_counts[i] if i < len(chat_counts) else 0) for i, c in enumerate(counts)]
         voters += int(chat.counts.get("total", 0))
     private = [r.user_id for r in recipients if r.user_id is not None]
-    missing: list[str] = []
+    missing: list[str | None] = []
     if not poll.anonymous:
         absent = [uid for uid in private if uid not in voter_ids]
         if absent:
-            users = await session.scalars(select(User).where(User.id.in_(absent)).order_by(User.first_name, User.id))
-            missing = [u.display_name for u in users]
+            users = list(
+                await session.scalars(select(User).where(User.id.in_(absent)).order_by(User.first_name, User.id))
+            )
+            missing = [u.display_name for u in users] + [None] * (len(absent) - len(users))
     return QuickResults(list(poll.options), counts, voters, len(private), missing)
 
 
@@ -356,18 +360,21 @@ def best_slots(results: list[SlotResult]) -> list[SlotResult]:
     return [r for r in ranked if r.yes or r.maybe]
 
 
-async def answer_grid(session: AsyncSession, poll: Poll) -> list[tuple[str, dict[int, int]]]:
-    """Each answerer's name and their answers per option id (Framadate's grid), by name."""
+async def answer_grid(session: AsyncSession, poll: Poll) -> list[tuple[str | None, dict[int, int]]]:
+    """Each answerer's name and their answers per option id (Framadate's grid), by name.
+
+    Someone forgotten since keeps their line, without a name (None), after the others.
+    """
     rows = await session.execute(
-        select(User, PollVote.option_id, PollVote.value)
-        .join(User, User.id == PollVote.user_id)
+        select(PollVote.user_id, User, PollVote.option_id, PollVote.value)
+        .outerjoin(User, User.id == PollVote.user_id)
         .where(PollVote.poll_id == poll.id)
-        .order_by(User.first_name, User.id)
+        .order_by(User.first_name, PollVote.user_id)
     )
-    grid: dict[int, tuple[str, dict[int, int]]] = {}
-    for user, oid, value in rows:
-        grid.setdefault(user.id, (user.display_name, {}))[1][oid] = value
-    return list(grid.values())
+    grid: dict[int, tuple[str | None, dict[int, int]]] = {}
+    for uid, user, oid, value in rows:
+        grid.setdefault(uid, (user.display_name if user is not None else None, {}))[1][oid] = value
+    return sorted(grid.values(), key=lambda entry: entry[0] is None)  # stable: named people stay in order
 
 
 async def answerer_ids(session: AsyncSession, poll_id: int) -> list[int]:
@@ -375,6 +382,20 @@ async def answerer_ids(session: AsyncSession, poll_id: int) -> list[int]:
     votes = set(await session.scalars(select(distinct(PollVote.user_id)).where(PollVote.poll_id == poll_id)))
     texts = set(await session.scalars(select(distinct(PollTextAnswer.user_id)).where(PollTextAnswer.poll_id == poll_id)))
     return sorted(votes | texts)
+
+
+async def named_in_results(session: AsyncSession, poll: Poll) -> list[int]:
+    """Who a poll's results name: the date grid's answerers, a named poll's missing voters, a
+    questionnaire's respondents (its CSV). An anonymous poll's results name nobody."""
+    if poll.kind == QUICK:
+        if poll.anonymous:
+            return []
+        voters = select(PollVote.user_id).where(PollVote.poll_id == poll.id)
+        missing = select(PollRecipient.user_id).where(
+            PollRecipient.poll_id == poll.id, PollRecipient.user_id.is_not(None), PollRecipient.user_id.not_in(voters)
+        )
+        return sorted(await session.scalars(missing))
+    return await answerer_ids(session, poll.id)
 
 
 async def link_meeting(session: AsyncSession, poll: Poll, meeting: Meeting, now: datetime) -> None:
@@ -465,19 +486,19 @@ async def form_summary(session: AsyncSession, poll: Poll) -> FormSummary:
     return FormSummary(recipients, completed, len(per_user) - completed, counts)
 
 
-async def form_rows(session: AsyncSession, poll: Poll) -> list[tuple[str, dict[int, PollTextAnswer]]]:
-    """Each respondent (name) with their answers by question id, in answer order (for the CSV)."""
+async def form_rows(session: AsyncSession, poll: Poll) -> list[tuple[str | None, dict[int, PollTextAnswer]]]:
+    """Each respondent (name, None for someone forgotten) with their answers by question id (for the CSV)."""
     rows = await session.execute(
         select(PollTextAnswer, User)
         .outerjoin(User, User.id == PollTextAnswer.user_id)
         .where(PollTextAnswer.poll_id == poll.id)
         .order_by(PollTextAnswer.user_id)
     )
-    people: dict[int, tuple[str, dict[int, PollTextAnswer]]] = {}
+    people: dict[int, tuple[str | None, dict[int, PollTextAnswer]]] = {}
     for answer, user in rows:
-        name = user.display_name if user is not None else f"#{answer.user_id}"
+        name = user.display_name if user is not None else None
         people.setdefault(answer.user_id, (name, {}))[1][answer.option_id] = answer
-    return list(people.values())
+    return sorted(people.values(), key=lambda entry: entry[0] is None)
 
 
 # --------------------------------------------------------------------------- closing

@@ -6,17 +6,21 @@ later are covered the day they land. A column "belongs" to a person when it refe
 `_by` or `_user_id`, or is a `chat_id` equal to their id (a private chat's id is the user's).
 
 Forgetting someone keeps coordinators' counts right: a nullable person column is set to NULL
-(a registration stays counted, anonymously); a row that cannot exist without its person (a
-membership, an open conversation, a vote) or that holds their private chat id is deleted.
-A table can choose explicitly with `__table_args__ = {"info": {"forget": "delete"}}` (or
-"anonymise"). Retention: a table can declare
-`info={"retention": {"setting": "RETENTION_REPORTS_MONTHS", "months": 12}}`.
+(a registration stays counted, anonymously); a row that counts in a total but cannot hold NULL
+(a vote, a questionnaire answer, an acknowledgement, a message sent to them) keeps its place
+with a pseudonym instead of their id (storage/privacy_models.py); a row that only serves them
+(a membership, an open conversation) is deleted. A table can choose explicitly with
+`__table_args__ = {"info": {"forget": "delete"}}` (or "anonymise", "pseudonymise"). Messages
+queued to them are not sent any more and keep neither their text nor their chat.
+Retention: a table can declare `info={"retention": {"setting": "RETENTION_REPORTS_MONTHS", "months": 12}}`.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import html
+import re
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,22 +28,42 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Integer, Table, and_, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.all_models import Base
 from storage.models import Meeting, MeetingSession, OutboxMessage, User
+from storage.privacy_models import OutboxMention, is_pseudonym, new_pseudonym
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "relais-sante-export/1"
+EXPORT_FORMAT = "relais-sante-export/2"  # 2: labelled for people to read (bot/my_data.py)
 PERSON_COLUMN_NAMES = frozenset({"user_id", "created_by", "sender", "sender_id", "author_id", "reporter_id"})
-# Tables whose rows about a person go rather than being anonymised (when they cannot say so in `info`).
+# How a feature table forgets a person, when it cannot say so in `info` (table name -> mode).
 FORGET_POLICY: dict[str, str] = {
-    "outbox": "delete",  # messages addressed to them: nothing left to deliver or count
+    "outbox": "pseudonymise",  # /envois counts stay; the text and the chat go (see _forget_outbox)
     "dialogs": "delete",
-    "poll_recipients": "delete",  # user_id NULL means "a group chat" there; the row also holds their chat id
+    "poll_recipients": "pseudonymise",  # "sent to N" stays; user_id NULL would mean "a group chat" there
+    "poll_votes": "pseudonymise",  # the totals stay, the voter is nobody
+    "poll_text_answers": "pseudonymise",
+    "poll_unmatched_answers": "pseudonymise",  # counted once replayed, like any other vote
+    "crisis_acks": "pseudonymise",  # /suivi's "bien reçu" count stays
 }
+FORGOTTEN_ERROR = "forgotten: the person asked to be forgotten"
 REPORT_TABLE_HINTS = ("report", "signalement")
 # Retention of feature tables that do not declare it themselves (table name -> rule).
 RETENTION_BY_TABLE: dict[str, dict[str, Any]] = {
@@ -88,7 +112,8 @@ def _row_filter(columns: Iterable[Column[Any]], user_id: int) -> Any:
 
 
 # --------------------------------------------------------------------------------- export
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A stored value as JSON can hold it (an attachment queued in the outbox: its name and size, not its bytes)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (datetime, date, time)):
@@ -96,42 +121,72 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
-        return _jsonable(value.value)
+        return jsonable(value.value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"file_bytes": len(bytes(value))}
     if isinstance(value, Mapping):
         if "b64" in value:  # an attachment queued in the outbox: say what it was, not its bytes
             return {"file": value.get("filename", "fichier"), "file_bytes": len(base64.b64decode(value["b64"] or ""))}
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return str(value)
 
 
-def _row_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _jsonable(value) for key, value in row.items()}
-
-
 async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> dict[str, Any]:
-    """Everything stored about `user_id`: their profile and every row that names them."""
+    """Everything stored about `user_id`: their profile, every row that names them, and the
+    messages to others that name them. Values as stored (bot/my_data.py puts words on them)."""
     users = Base.metadata.tables[User.__tablename__]
     profile = (await session.execute(select(users).where(users.c.id == user_id))).mappings().first()
     tables: dict[str, list[dict[str, Any]]] = {}
     for table, columns in personal_tables():
         condition = _row_filter(columns, user_id)
-        if condition is None:
+        if condition is None or table.info.get("export") == "mentions":
             continue
         order = list(table.primary_key.columns) or list(table.columns)[:1]
         rows = (await session.execute(select(table).where(condition).order_by(*order))).mappings().all()
         if rows:
-            tables[table.name] = [_row_dict(row) for row in rows]
+            tables[table.name] = [dict(row) for row in rows]
     return {
         "format": EXPORT_FORMAT,
-        "generated_at": now.isoformat(),
+        "generated_at": now,
         "user_id": user_id,
-        "profile": _row_dict(profile) if profile is not None else None,
+        "profile": dict(profile) if profile is not None else None,
         "tables": tables,
+        "named_in_messages_to_others": await _named_in(session, user_id, profile),
     }
+
+
+async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The messages addressed to others that name this person: which, when, where it stands, to
+    whom (a group or another person, never who) and what of theirs it holds (name, @username)."""
+    outbox, mentions = OutboxMessage.__table__, OutboxMention.__table__
+    rows = await session.execute(
+        select(outbox.c.purpose, outbox.c.created_at, outbox.c.status, outbox.c.chat_id, outbox.c.payload)
+        .join(mentions, mentions.c.outbox_id == outbox.c.id)
+        .where(mentions.c.user_id == user_id)
+        .order_by(outbox.c.created_at, outbox.c.id)
+    )
+    profile = profile or {}
+    first, last, username = profile.get("first_name"), profile.get("last_name"), profile.get("username")
+    name = name_forms(first, last, None, user_id)
+    handle = [f"@{username}"] if username else []
+    found = []
+    for purpose, created_at, status, chat_id, payload in rows.all():
+        holds = [what for what, forms in (("name", name), ("username", handle)) if forms and _holds(payload, forms)]
+        found.append({
+            "purpose": purpose,
+            "created_at": created_at,
+            "status": status,
+            "to": "group" if chat_id < 0 and not is_pseudonym(chat_id) else "person",
+            "holds": holds or ["name"],  # a PDF cannot be read back: the mention says it names them
+        })
+    return found
+
+
+def _holds(payload: Any, forms: list[str]) -> bool:
+    redacted, complete = redact(payload, forms, "\x00")
+    return not complete or redacted != payload
 
 
 # --------------------------------------------------------------------------------- deletion helpers
@@ -169,6 +224,8 @@ async def delete_rows(session: AsyncSession, table: Table, condition: Any, *, _d
 
 def _forget_mode(table: Table, column: Column[Any]) -> str:
     choice = table.info.get("forget") or FORGET_POLICY.get(table.name)
+    if choice == "pseudonymise":  # a pseudonym needs a 64-bit column (Telegram ids do too)
+        return "pseudonymise" if isinstance(column.type, BigInteger) else "delete"
     if choice in ("delete", "anonymise"):
         return "delete" if choice == "delete" or not column.nullable or column.primary_key else "anonymise"
     return "anonymise" if column.nullable and not column.primary_key and column.name != "chat_id" else "delete"
@@ -178,33 +235,148 @@ def _forget_mode(table: Table, column: Column[Any]) -> str:
 class ForgetReport:
     deleted: dict[str, int]
     anonymised: dict[str, int]
+    pseudonymised: dict[str, int]
 
 
-async def forget_user(session: AsyncSession, user_id: int) -> ForgetReport:
-    """Erase `user_id`: delete their own rows, anonymise the ones others still count on."""
+async def _forget_outbox(session: AsyncSession, user_id: int, pseudonym: int) -> int:
+    """Messages addressed to them: not sent any more (pending ones are skipped), and kept for
+    the send counts without their text, their chat or a message id in it."""
+    outbox = OutboxMessage.__table__
+    theirs = or_(outbox.c.chat_id == user_id, outbox.c.user_id == user_id)
+    await session.execute(
+        update(outbox).where(theirs, outbox.c.status == "pending").values(status="skipped", last_error=FORGOTTEN_ERROR)
+    )
+    result = await session.execute(
+        update(outbox)
+        .where(theirs)
+        .values(
+            chat_id=case((outbox.c.chat_id == user_id, literal(pseudonym, BigInteger)), else_=outbox.c.chat_id),
+            user_id=case((outbox.c.user_id == user_id, literal(pseudonym, BigInteger)), else_=outbox.c.user_id),
+            payload={"forgotten": True},
+            message_id=None,
+        )
+    )
+    return result.rowcount or 0
+
+
+# -------------------------------------------------------------------------- names in others' messages
+TEXT_FILES = (".csv", ".txt", ".ics")
+REDACTED_ERROR = "forgotten: it named a person who asked to be forgotten"
+
+
+def name_forms(first_name: str | None, last_name: str | None, username: str | None, user_id: int) -> list[str]:
+    """How a person's name appears in a message, longest first: "Camille Martin @cm", "@cm",
+    "Camille Martin", as typed, HTML-escaped and CSV-quoted."""
+    name = " ".join(part for part in (first_name, last_name) if part) or f"#{user_id}"
+    forms = [f"{name} @{username}", f"@{username}", name] if username else [name]
+    variants = {v for form in forms for v in (form, html.escape(form, quote=False), form.replace('"', '""'))}
+    return sorted(variants, key=len, reverse=True)
+
+
+def _is_text_file(spec: Mapping[str, Any]) -> bool:
+    return str(spec.get("mime", "")).startswith("text/") or str(spec.get("filename", "")).lower().endswith(TEXT_FILES)
+
+
+def redact(value: Any, names: list[str], label: str) -> tuple[Any, bool]:
+    """`value` (an outbox payload) with every form of a name replaced by `label`, and whether
+    that was complete: a text file is rewritten, a PDF or a picture cannot be and is dropped.
+
+    Whole words only: forgetting "Li" leaves "Livraison" alone.
+    """
+    if isinstance(value, str):
+        if names:
+            pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+            value = pattern.sub(lambda _: label, value)
+        return value, True
+    if isinstance(value, Mapping) and "b64" in value:
+        if not _is_text_file(value):
+            return {"filename": value.get("filename"), "removed": True}, False
+        raw = base64.b64decode(value["b64"] or "")
+        bom = raw.startswith(b"\xef\xbb\xbf")
+        text, _ = redact(raw.decode("utf-8-sig", errors="replace"), names, label)
+        content = ("\ufeff" if bom else "") + text
+        return {**value, "b64": base64.b64encode(content.encode("utf-8")).decode("ascii")}, True
+    if isinstance(value, Mapping):
+        items = {key: redact(item, names, label) for key, item in value.items()}
+        return {key: item for key, (item, _) in items.items()}, all(done for _, done in items.values())
+    if isinstance(value, list):
+        items = [redact(item, names, label) for item in value]
+        return [item for item, _ in items], all(done for _, done in items)
+    return value, True
+
+
+async def _redact_mentions(session: AsyncSession, user_id: int, labels: Mapping[str, str], default_lang: str) -> int:
+    """Take the person's name out of the messages addressed to others that name them.
+
+    Each message gets "(anonymisé)" in its reader's language. One that still waits and holds a
+    file that cannot be rewritten (the crisis kit's PDF) is not sent: its next edition will do.
+    """
+    users = Base.metadata.tables[User.__tablename__]
+    person = (await session.execute(select(users).where(users.c.id == user_id))).mappings().first()
+    if person is None:
+        return 0
+    names = name_forms(person["first_name"], person["last_name"], person["username"], user_id)
+    outbox, mentions = OutboxMessage.__table__, OutboxMention.__table__
+    rows = await session.execute(
+        select(outbox.c.id, outbox.c.status, outbox.c.payload, users.c.language)
+        .join(mentions, mentions.c.outbox_id == outbox.c.id)
+        .outerjoin(users, users.c.id == outbox.c.user_id)
+        .where(mentions.c.user_id == user_id)
+    )
+    done = 0
+    for row_id, status, payload, lang in rows.all():
+        label = labels.get(lang or default_lang) or labels.get(default_lang) or "***"
+        redacted, complete = redact(payload, names, label)
+        values: dict[str, Any] = {"payload": redacted}
+        if not complete and status == "pending":
+            values.update(status="skipped", last_error=REDACTED_ERROR)
+        await session.execute(update(outbox).where(outbox.c.id == row_id).values(values))
+        done += 1
+    return done
+
+
+async def forget_user(
+    session: AsyncSession, user_id: int, *, anonymised_labels: Mapping[str, str] | None = None, default_lang: str = "fr"
+) -> ForgetReport:
+    """Erase `user_id`: delete their own rows, anonymise the ones others still count on, and
+    take their name out of messages addressed to others (`anonymised_labels`: language -> label)."""
     await session.flush()
     deleted: dict[str, int] = {}
     anonymised: dict[str, int] = {}
+    pseudonymised: dict[str, int] = {}
+    pseudonym = new_pseudonym()
+    outbox = OutboxMessage.__table__
+    if n := await _redact_mentions(session, user_id, anonymised_labels or {}, default_lang):
+        anonymised["outbox_mentions"] = n
+    if n := await _forget_outbox(session, user_id, pseudonym):
+        pseudonymised[outbox.name] = n
     for table, columns in reversed(personal_tables()):  # children before parents
+        if table is outbox:
+            continue
         for column in columns:
             condition = _matches(column, user_id)
             if condition is None:
                 continue
-            if _forget_mode(table, column) == "delete":
+            mode = _forget_mode(table, column)
+            if mode == "delete":
                 n = await delete_rows(session, table, condition)
                 if n:
                     deleted[table.name] = deleted.get(table.name, 0) + n
-            else:
-                result = await session.execute(update(table).where(condition).values({column.name: None}))
-                if result.rowcount:
-                    anonymised[table.name] = anonymised.get(table.name, 0) + result.rowcount
+                continue
+            values: dict[str, Any] = {column.name: None if mode == "anonymise" else pseudonym}
+            if mode == "pseudonymise" and column.name == "chat_id" and "message_id" in table.c:
+                values["message_id"] = None  # a message id only means something in its chat
+            result = await session.execute(update(table).where(condition).values(values))
+            if result.rowcount:
+                counts = anonymised if mode == "anonymise" else pseudonymised
+                counts[table.name] = counts.get(table.name, 0) + result.rowcount
     users = Base.metadata.tables[User.__tablename__]
     deleted["users"] = await delete_rows(session, users, users.c.id == user_id)
     # The handler's ORM copy of this user must not be written back after the delete.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, User) and obj.id == user_id:
             session.expunge(obj)
-    return ForgetReport(deleted=deleted, anonymised=anonymised)
+    return ForgetReport(deleted=deleted, anonymised=anonymised, pseudonymised=pseudonymised)
 
 
 # --------------------------------------------------------------------------------- retention

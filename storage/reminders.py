@@ -18,6 +18,7 @@ from sqlalchemy.types import JSON, Integer, SmallInteger, String
 
 from storage.db import dialect_insert
 from storage.models import Meeting, MeetingSession, OutboxMessage, Registration, Send, User
+from storage.privacy_models import is_person_chat
 from storage.reminders_models import CalendarCopy, ReminderMark
 from storage.types import UTCDateTime
 
@@ -224,7 +225,7 @@ async def recent_sends(session: AsyncSession, *, created_by: int | None, limit: 
         )
         per_person = (
             select(OutboxMessage.send_id, OutboxMessage.chat_id, func.min(rank).label("worst"))
-            .where(OutboxMessage.send_id.in_(list(counts)), OutboxMessage.chat_id > 0)
+            .where(OutboxMessage.send_id.in_(list(counts)), is_person_chat(OutboxMessage.chat_id))
             .group_by(OutboxMessage.send_id, OutboxMessage.chat_id)
             .subquery()
         )
@@ -246,7 +247,7 @@ async def chat_deliveries(session: AsyncSession, send_ids: list[int]) -> dict[in
         return {}
     rows = await session.execute(
         select(OutboxMessage.send_id, OutboxMessage.chat_id, OutboxMessage.status, OutboxMessage.last_error)
-        .where(OutboxMessage.send_id.in_(send_ids), OutboxMessage.chat_id < 0)
+        .where(OutboxMessage.send_id.in_(send_ids), ~is_person_chat(OutboxMessage.chat_id))
         .order_by(OutboxMessage.id)
     )
     order = {state: i for i, state in enumerate(RECIPIENT_STATES)}

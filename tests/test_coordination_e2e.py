@@ -263,7 +263,12 @@ async def test_capacity_answers_are_checked(bot: BotHarness) -> None:
     await coordinator.send(first_session_text())
     await coordinator.press("Oui, c'est ça")
     await coordinator.send("Bar-le-Duc")
-    for typed, expected in (("0", "0 place"), ("-4", "négatif"), ("beaucoup", "n'est pas un nombre"), ("20000", "Sans limite")):
+    refusals = (
+        ("0", "0 place"), ("-4", "négatif"), ("beaucoup", "n'est pas un nombre"), ("20000", "Sans limite"),
+        ("12.5", "« 12.5 » : un nombre de places est un nombre entier"), ("12,5", "nombre entier"),
+        ("3 à 5", "n'est pas un nombre"),
+    )
+    for typed, expected in refusals:
         await coordinator.send(typed)
         assert expected in coordinator.reply_text, typed
     async with bot.db.begin() as session:
@@ -461,6 +466,8 @@ async def test_raising_capacity_promotes_the_waiting_list(bot: BotHarness) -> No
     await coordinator.press("Modifier la capacité")
     await coordinator.send("0")
     assert "0 place" in coordinator.reply_text
+    await coordinator.send("1.5")  # not read as 15
+    assert "nombre entier" in coordinator.reply_text and "Capacité enregistrée" not in coordinator.reply_text
     await coordinator.send("2")
     assert "Capacité enregistrée : 2 places" in coordinator.reply_text
     assert "1 personne de la liste d'attente obtient une place" in coordinator.reply_text

@@ -20,6 +20,7 @@ from storage.db import Database
 from storage.meetings import SessionDraft
 from storage.models import Group, Meeting, MeetingSession, Membership, OutboxMessage, Registration, User, utcnow
 from storage.privacy import person_columns, personal_tables
+from storage.privacy_models import is_pseudonym
 from tests.harness import BotHarness, Person
 from tests.test_permissions import dump_tables, quiet_bot  # noqa: F401  (fixture)
 
@@ -94,12 +95,15 @@ async def test_my_data_sends_a_json_file_with_everything_that_names_me(bot: BotH
     await camille.send("/mesdonnees")
     data, caption = exported(bot, camille)
     assert "tout ce que Relais Santé conserve" in (caption or "")
-    assert data["profile"]["first_name"] == "Camille" and data["profile"]["username"] == "camille_m"
-    assert data["profile"]["profession"] == "ide"
-    assert [m["group_id"] for m in data["tables"]["memberships"]]
-    assert [(r["session_id"], r["status"]) for r in data["tables"]["registrations"]] == [(session_id, "confirmed")]
-    assert any(row["purpose"] == "test:later" for row in data["tables"]["outbox"])
-    assert all(row.get("user_id") in (camille.id, None) for rows in data["tables"].values() for row in rows)
+    profile = data["Votre profil"]
+    assert profile["Prénom"] == "Camille" and profile["Nom"] == "Martin" and profile["Pseudo Telegram"] == "camille_m"
+    assert profile["Profession"] == "Infirmier(ère) (IDE)" and profile["Votre identifiant Telegram"] == camille.id
+    mine = data["Vos données"]
+    assert [m["Groupe n°"] for m in mine["Groupes suivis"]]
+    assert [(r["Session n°"], r["État"]) for r in mine["Inscriptions aux rencontres"]] == [(session_id, "confirmée")]
+    sent_to_me = mine["Messages qui vous sont adressés"]
+    assert any(row["Objet"] == "test:later" and row["Contenu"] == "plus tard" for row in sent_to_me)
+    assert all(row.get("Votre identifiant Telegram") in (camille.id, None) for rows in mine.values() for row in rows)
 
 
 async def test_the_export_covers_every_table_that_holds_a_person() -> None:
@@ -143,13 +147,15 @@ async def test_forget_erases_me_but_keeps_the_counts_right(bot: BotHarness) -> N
         votes = (await session.execute(select(tables["poll_votes"].c.user_id).where(tables["poll_votes"].c.poll_id == poll_id))).scalars().all()
         recipients = (await session.execute(select(tables["poll_recipients"].c.user_id).where(tables["poll_recipients"].c.poll_id == poll_id))).scalars().all()
         report = (await session.execute(select(tables["crisis_reports"]).where(tables["crisis_reports"].c.id == report_id))).mappings().one()
-    assert votes == [lou.id]  # a vote cannot exist without its voter: deleted
-    assert recipients == [lou.id]  # the row held Camille's private chat id: deleted too
+    # Her vote still counts and the poll was still sent to two people, under a number that names nobody.
+    assert len(votes) == 2 and lou.id in votes and camille.id not in votes
+    assert len(recipients) == 2 and lou.id in recipients and camille.id not in recipients
+    assert all(is_pseudonym(uid) for uid in votes + recipients if uid != lou.id)
     assert report["user_id"] is None and report["commune"] == "Verdun"  # the cell keeps the report, not its author
 
     await camille.send("/mesdonnees")  # writing again creates a fresh, empty profile
     data, _ = exported(bot, camille)
-    assert data["profile"]["profession"] is None and data["tables"].get("registrations") is None
+    assert data["Votre profil"]["Profession"] is None and data["Vos données"].get("Inscriptions aux rencontres") is None
 
 
 async def test_keeping_my_data_changes_nothing(quiet_bot: BotHarness) -> None:

@@ -124,3 +124,60 @@ def test_configuration_errors_and_settings_never_print_the_token() -> None:
     assert bad not in str(error.value)
     settings = load_settings({"TELEGRAM_BOT_TOKEN": "123456:" + "A" * 30, "WEBHOOK_SECRET": SECRET})
     assert "A" * 30 not in repr(settings) and SECRET not in repr(settings)
+
+
+# ------------------------------------------------------------------------------- typed text
+MARKER = "Texte-Tape-Marqueur-4242"
+
+
+async def _refuse_dialog_updates(db: Database, *, on: bool) -> None:
+    """A database that refuses to save conversation state: a real failing statement, no mock.
+
+    PostgreSQL: a CHECK constraint, whose error DETAIL repeats the failing row (typed text
+    included); SQLite: a trigger that aborts the update.
+    """
+    async with db.engine.begin() as conn:
+        if db.is_sqlite:
+            await conn.exec_driver_sql("DROP TRIGGER IF EXISTS refuse_dialog_update")
+            if on:
+                await conn.exec_driver_sql(
+                    "CREATE TRIGGER refuse_dialog_update BEFORE UPDATE ON dialogs"
+                    " BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+                )
+            return
+        await conn.exec_driver_sql("ALTER TABLE dialogs DROP CONSTRAINT IF EXISTS refused_by_test")
+        if on:
+            await conn.exec_driver_sql(
+                f"ALTER TABLE dialogs ADD CONSTRAINT refused_by_test CHECK (data::text NOT LIKE '%{MARKER}%') NOT VALID"
+            )
+
+
+async def test_a_failing_statement_logs_no_typed_text(bot: BotHarness, caplog: pytest.LogCaptureFixture) -> None:
+    """The README promises logs without message text: not even in a failed statement's parameters.
+
+    Captured at INFO, the level the bot logs at (bot/logs.py); PTB's DEBUG traces every request by design.
+    """
+    caplog.set_level(logging.INFO)
+    coordinator = bot.coordinator()
+    from storage.models import Group
+
+    async with bot.db.begin() as session:
+        session.add(Group(slug="cpts-grand-havre", name="CPTS du Grand Havre"))
+    await coordinator.send("/nouvelle_rencontre")
+    assert "titre" in coordinator.reply_text.lower()
+    await _refuse_dialog_updates(bot.db, on=True)
+    try:
+        await coordinator.send(MARKER)
+    finally:
+        await _refuse_dialog_updates(bot.db, on=False)
+    assert "Oups" in coordinator.reply_text
+    failures = [r for r in caplog.records if r.getMessage().startswith("update failed")]
+    assert failures and "refused" in (failures[0].exc_text or "")  # the statement did fail, and is logged
+    assert not leaks(caplog, MARKER)
+
+
+def test_database_error_details_are_redacted() -> None:
+    """PostgreSQL's DETAIL repeats the refused values; the column names stay for whoever debugs."""
+    text = 'duplicate key value\nDETAIL:  Key (slug)=(cpts-secret) already exists.\n[SQL: INSERT INTO groups]'
+    assert redact(text) == "duplicate key value\nDETAIL:  Key (slug)=***\n[SQL: INSERT INTO groups]"
+    assert "secret" not in redact("DETAIL:  Failing row contains (1, secret\nline).\n[SQL: UPDATE dialogs]")
