@@ -1,8 +1,10 @@
 """What every handler shares: one transaction per update, the user, their language, replies.
 
-`@handler` opens the transaction, loads (or creates) the user, picks the language, runs the
-feature function with a `Ctx`, commits, and only then talks to Telegram: a slow Telegram
-never holds a database lock, and a failed handler sends nothing half-done.
+`@handler` opens the transaction, records the update as handled (an update Telegram delivers
+twice is handled once: storage/updates.py), loads (or creates) the user, picks the language,
+runs the feature function with a `Ctx`, commits, and only then talks to Telegram: a slow
+Telegram never holds a database lock, and a failed handler sends nothing half-done. A
+transaction the database rolls back to break a deadlock is run again from the start.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
@@ -24,6 +26,7 @@ from bot.i18n import normalize_locale, t, tn
 from bot.notify import message_payload
 from bot.services import Services
 from bot.transport import Answer, Transport, file_param
+from storage import updates as updates_store
 from storage import users as users_store
 from storage.models import User, utcnow
 
@@ -59,6 +62,7 @@ class Ctx:
     toast_alert: bool = False
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     wake_outbox: bool = False  # set when the handler queued messages to send now
+    update_id: int = 0  # Telegram's id of the update being handled: a key for one-off notices
 
     # -- text -------------------------------------------------------------------------------
     def t(self, key: str, **params: Any) -> str:
@@ -206,6 +210,27 @@ def _reply_error(answer: Answer) -> TelegramError:
 
 
 HandlerFn = Callable[[Ctx, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+T = TypeVar("T")
+
+
+async def run_once(services: Services, update: Update, work: Callable[[AsyncSession], Awaitable[T]]) -> T | None:
+    """`work(session)` in the update's transaction, which also records the update as handled.
+
+    Every update that changes something goes through here (`@handler`, poll answers): None,
+    and nothing done, when Telegram delivered this update before and it was handled; run
+    again from the start when the database rolls the transaction back to break a deadlock.
+    `work` must not return None.
+    """
+
+    async def attempt(session: AsyncSession) -> T | None:
+        if not await updates_store.claim(session, update.update_id):
+            return None
+        return await work(session)
+
+    result = await services.db.run(attempt, what=f"update {update.update_id}")
+    if result is None:
+        log.info("update %s already handled: delivered again, ignored", update.update_id)
+    return result
 
 
 def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
@@ -218,7 +243,9 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
         if tg_user is None or chat is None:
             return
         services: Services = context.bot_data["services"]
-        async with services.db.begin() as session:
+
+        async def work(session: AsyncSession) -> Ctx:
+            now = utcnow()
             user = await users_store.upsert_user(
                 session,
                 tg_user.id,
@@ -228,8 +255,15 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
                 language=normalize_locale(tg_user.language_code, services.settings.default_locale),
             )
             lang = user.language or normalize_locale(tg_user.language_code, services.settings.default_locale)
-            ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=utcnow())
+            ctx = Ctx(
+                services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=now, update_id=update.update_id
+            )
             await fn(ctx, update, context)
+            return ctx
+
+        ctx = await run_once(services, update, work)
+        if ctx is None:
+            return
         await flush(ctx, update, context)
         if ctx.wake_outbox:
             services.wake_outbox()

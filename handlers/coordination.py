@@ -141,7 +141,7 @@ async def on_appoint(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYP
     await notify.notify(
         ctx.session,
         [target.id],
-        purpose=f"appointed:u{target.id}:g{group.id if group else 0}:{int(ctx.now.timestamp())}",
+        purpose=f"appointed:u{target.id}:g{group.id if group else 0}:upd{ctx.update_id}",
         render=lambda lang: (t("coord.appoint.you_are", lang, scope=SafeHTML(t(scope_key, lang, group=group_name))), None),
         default_lang=ctx.services.settings.default_locale,
     )

@@ -208,7 +208,11 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
         lang = ctx.services.settings.default_locale
         payload = notify.message_payload(t("crisis.mode_announce_on" if on else "crisis.mode_announce_off", lang))
         await outbox.enqueue(
-            ctx.session, purpose=f"crisis:mode:{int(on)}:{int(ctx.now.timestamp())}", chat_id=channel, payload=payload, priority=outbox.HIGH
+            ctx.session,
+            purpose=f"crisis:mode:{int(on)}:upd{ctx.update_id}",
+            chat_id=channel,
+            payload=payload,
+            priority=outbox.HIGH,
         )
         ctx.wake_outbox = True
 
@@ -250,7 +254,7 @@ async def on_cell(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await notify.notify(
             ctx.session,
             [target.id],
-            purpose=f"crisis:cell:{target.id}:{int(ctx.now.timestamp())}",
+            purpose=f"crisis:cell:{target.id}:upd{ctx.update_id}",
             render=notify.simple("crisis.cell_you_are"),
             default_lang=ctx.services.settings.default_locale,
         )

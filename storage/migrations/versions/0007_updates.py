@@ -1,0 +1,31 @@
+"""Updates already handled, by Telegram's update_id: an update delivered twice is handled once.
+
+Revision ID: 0007_updates
+Revises: 0005_perf
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import storage.types
+
+revision = "0007_updates"
+down_revision = "0005_perf"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "processed_updates",
+        sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("handled_at", storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("update_id", name=op.f("pk_processed_updates")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("processed_updates")

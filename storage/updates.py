@@ -1,0 +1,47 @@
+"""Telegram updates already handled, so that an update delivered twice is handled once.
+
+Telegram delivers an update again when it did not learn that the bot got it: a webhook
+answer that came too late or never (a process killed mid-update, a load balancer retrying
+on another process), a poller restarted before its offset was confirmed. The row is written
+in the transaction that does the update's work: both are committed, or neither (a failed
+update is handled again when it comes back). Two processes handling the same update at
+once queue on the primary key: the second waits for the first's commit, then sees the row.
+
+Telegram keeps an undelivered update for 24 hours; rows are kept twice as long, then purged
+by the retention job (storage/privacy.py). Nothing here identifies a person.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db import Base, dialect_insert
+from storage.models import utcnow
+from storage.types import UTCDateTime
+
+KEEP = timedelta(hours=48)
+
+
+class ProcessedUpdate(Base):
+    """One handled update, by Telegram's `update_id`."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+async def claim(session: AsyncSession, update_id: int, now: datetime | None = None) -> bool:
+    """Record `update_id` as handled by this transaction; False when it already was (one statement)."""
+    stmt = (
+        dialect_insert(session, ProcessedUpdate)
+        .values(update_id=update_id, handled_at=now or utcnow())
+        .on_conflict_do_nothing(index_elements=["update_id"])
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
