@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -60,7 +61,7 @@ from bot.senders import SOLO, Senders, Share
 from bot.services import Services
 from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from storage import outbox as outbox_store
-from storage.db import Database
+from storage.db import Database, is_retryable
 from storage.models import OutboxMessage, User, utcnow
 from storage.types import UTCDateTime
 
@@ -459,10 +460,14 @@ class Dispatcher:
             except asyncio.CancelledError:
                 self._answers[:0] = batch
                 raise
-            except Exception:  # the database hiccupped: keep the answers and try again shortly
-                log.exception("outbox: enregistrement de %d résultat(s) en échec, nouvel essai", len(batch))
+            except Exception as exc:  # the database hiccupped: keep the answers and try again shortly
                 self._answers[:0] = batch
-                await asyncio.sleep(0.5)
+                if is_retryable(exc):  # chosen as a deadlock victim: the same batch goes through at once
+                    log.warning("outbox: enregistrement de %d résultat(s) en conflit, nouvel essai", len(batch))
+                    await asyncio.sleep(random.uniform(0, 0.05))
+                else:
+                    log.exception("outbox: enregistrement de %d résultat(s) en échec, nouvel essai", len(batch))
+                    await asyncio.sleep(0.5)
                 self._answer_ready.set()
                 continue
             self._unwritten -= len(batch)
@@ -563,7 +568,9 @@ async def _run_on_sent(session: Any, outcome: Outcome) -> None:
     try:
         async with session.begin_nested():
             await ON_SENT[outcome.row.method](session, outcome.row.id, outcome.row.chat_id, outcome.result)
-    except Exception:
+    except Exception as exc:
+        if is_retryable(exc):  # a deadlock victim: the whole batch is written again, the hook with it
+            raise
         log.exception("outbox: hook %s en échec pour la ligne %s", outcome.row.method, outcome.row.id)
 
 
