@@ -26,7 +26,12 @@ from tests.test_webhook import SECRET, webhook_bot
     ids=["network", "flood-wait", "server-without-it"],
 )
 async def test_a_failing_set_my_commands_is_logged_and_the_bot_still_serves(
-    db: Database, api: FakeBotAPI, caplog: pytest.LogCaptureFixture, status: int, description: str, retry_after: int | None
+    db: Database,
+    api: FakeBotAPI,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    description: str,
+    retry_after: int | None,
 ) -> None:
     caplog.set_level(logging.INFO)
     api.fail_next("setMyCommands", status, description or None, count=2, retry_after=retry_after)
