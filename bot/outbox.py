@@ -56,6 +56,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from telegram import Bot
 
+from bot.notify import split_payload
 from bot.pacing import CellRate, ChatGaps, PaceConfig
 from bot.senders import SOLO, Senders, Share
 from bot.services import Services
@@ -96,6 +97,7 @@ class Claimed:
     payload: dict[str, Any]
     priority: int
     attempts: int  # including this one
+    purpose: str = ""
 
 
 @dataclass
@@ -110,6 +112,7 @@ class Outcome:
     at: datetime = field(default_factory=utcnow)
     unreachable_user: int | None = None
     result: Any = None  # Telegram's result, kept only for methods with an ON_SENT hook
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)  # the rest of a text too long for one message
 
 
 def backoff(attempts: int, base: float = RETRY_BASE) -> float:
@@ -215,7 +218,10 @@ class Dispatcher:
         now = utcnow()
         async with self.db.begin() as session:
             stmt = (
-                select(T.c.id, T.c.chat_id, T.c.user_id, T.c.method, T.c.payload, T.c.priority, T.c.attempts, T.c.not_after)
+                select(
+                    T.c.id, T.c.chat_id, T.c.user_id, T.c.method, T.c.payload, T.c.priority, T.c.attempts, T.c.not_after,
+                    T.c.purpose,
+                )
                 .where(T.c.status == "pending", T.c.due_at <= now)
                 .order_by(T.c.priority, T.c.due_at, T.c.id)
                 .limit(limit + 16)
@@ -241,7 +247,9 @@ class Dispatcher:
                     self._note_due(wait)
                     postponed.append({"b_id": r.id, "b_due": now + timedelta(seconds=wait)})
                     continue
-                taken.append(Claimed(r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1))
+                taken.append(
+                    Claimed(r.id, r.chat_id, r.user_id, r.method, dict(r.payload), r.priority, r.attempts + 1, r.purpose)
+                )
                 self.chats.reserve(r.chat_id, self.horizon)  # set again when it really leaves
             if taken:
                 await session.execute(
@@ -338,12 +346,18 @@ class Dispatcher:
         return Outcome(row, "retry", error=reason, due_at=now + timedelta(seconds=delay), attempts=row.attempts)
 
     async def _send(self, row: Claimed) -> None:
+        follow_ups: list[dict[str, Any]] = []
         try:
-            answer = await self.http.call(row.method, self._params(row))
+            # A text longer than Telegram takes: this row sends its first part; the others are
+            # queued when it is recorded as sent, so they follow it, in order, each sent once.
+            params, follow_ups = split_payload(row.method, self._params(row))
+            answer = await self.http.call(row.method, params)
         except Exception as exc:  # a bug in building the request: record it, never lose the row
             log.exception("outbox: envoi %s impossible", row.id)
             answer = Answer("not_sent", description=f"{type(exc).__name__}: {exc}")
         outcome = self.classify(row, answer)
+        if outcome.kind == "sent":
+            outcome.follow_ups = follow_ups
         if outcome.due_at is not None:
             self._note_due(max((outcome.due_at - utcnow()).total_seconds(), 0.0))
         self.stats[outcome.status if outcome.kind != "retry" else "retry"] += 1
@@ -417,6 +431,8 @@ class Dispatcher:
                 for o in batch:
                     if o.kind == "sent" and o.row.method in ON_SENT:
                         await _run_on_sent(session, o)
+                    if o.kind == "sent" and o.follow_ups:
+                        await _queue_follow_ups(session, o)
             if retry:
                 await session.execute(
                     update(T).where(T.c.id == bindparam("b_id")).values(
@@ -562,6 +578,17 @@ class Dispatcher:
             except Exception:  # a database hiccup must not stop deliveries for good
                 log.exception("outbox: vidage en échec, nouvel essai")
             await idle(self.idle_for())
+
+
+async def _queue_follow_ups(session: Any, outcome: Outcome) -> None:
+    """The next parts of a long text, as rows of their own (same chat and urgency), right behind it."""
+    row = outcome.row
+    base = (row.purpose or f"outbox:{row.id}")[:150]
+    rows = [
+        {"purpose": f"{base}+{i}", "chat_id": row.chat_id, "user_id": row.user_id, "payload": payload}
+        for i, payload in enumerate(outcome.follow_ups, start=2)
+    ]
+    await outbox_store.enqueue_many(session, rows, method="sendMessage", priority=row.priority)
 
 
 async def _run_on_sent(session: Any, outcome: Outcome) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.i18n import normalize_locale, t, tn
-from bot.notify import message_payload
+from bot.notify import message_payload, split_payload
 from bot.services import Services
 from bot.transport import Answer, Transport, file_param
 from storage import updates as updates_store
@@ -146,19 +146,23 @@ async def _answer(ctx: Ctx, api: Transport, query: CallbackQuery) -> None:
         log.info("callback answer failed: %s", answer.description)
 
 
-def _request(reply: Reply, chat_id: int, query: CallbackQuery | None) -> tuple[str, dict[str, Any]]:
-    """The Bot API call that delivers one reply."""
+def _requests(reply: Reply, chat_id: int, query: CallbackQuery | None) -> list[tuple[str, dict[str, Any]]]:
+    """The Bot API calls that deliver one reply: one, or more when the text is longer than
+    Telegram takes (bot/notify.split_payload: the keyboard on the last part)."""
     if reply.document is not None or reply.photo is not None:
         method, field_name = ("sendDocument", "document") if reply.document is not None else ("sendPhoto", "photo")
         filename, content = reply.document if reply.document is not None else ("image.png", reply.photo or b"")
         params: dict[str, Any] = {"chat_id": chat_id, field_name: file_param(content, filename)}
         if reply.text:
             params.update(caption=reply.text, parse_mode="HTML")
-        return method, params
-    payload = message_payload(reply.text or "", reply.keyboard)
-    if reply.edit and query is not None and query.message is not None:
-        return "editMessageText", {"chat_id": query.message.chat.id, "message_id": query.message.message_id, **payload}
-    return "sendMessage", {"chat_id": chat_id, **payload}
+    else:
+        params = {"chat_id": chat_id, **message_payload(reply.text or "", reply.keyboard)}
+        method = "sendMessage"
+        if reply.edit and query is not None and query.message is not None:
+            method = "editMessageText"
+            params.update(chat_id=query.message.chat.id, message_id=query.message.message_id)
+    head, rest = split_payload(method, params)
+    return [(method, head), *(("sendMessage", {"chat_id": chat_id, **payload}) for payload in rest)]
 
 
 async def _send_replies(ctx: Ctx, api: Transport, query: CallbackQuery | None) -> None:
@@ -175,20 +179,21 @@ async def send_late(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, reply: Reply) 
 
 async def _deliver(api: Transport, reply: Reply, chat_id: int, query: CallbackQuery | None) -> bool:
     """Send one reply; False when the person blocked the bot (nobody to send the rest to)."""
-    method, params = _request(reply, chat_id, query)
-    answer = await _call(api, method, params)
-    if method == "editMessageText" and not answer.ok:
-        if "not modified" in answer.description.lower():
-            return True
-        # The message is too old or gone: say it in a new one instead.
-        method, params = _request(replace(reply, edit=False), chat_id, query)
+    for method, params in _requests(reply, chat_id, query):
         answer = await _call(api, method, params)
-    if answer.ok:
-        return True
-    if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
-        log.info("reply not delivered: %s", answer.description)
-        return False
-    raise _reply_error(answer)
+        if method == "editMessageText" and not answer.ok:
+            if "not modified" in answer.description.lower():
+                continue
+            # The message is too old or gone: say it in a new one instead.
+            params = {key: value for key, value in params.items() if key != "message_id"}
+            answer = await _call(api, "sendMessage", {**params, "chat_id": chat_id})
+        if answer.ok:
+            continue
+        if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
+            log.info("reply not delivered: %s", answer.description)
+            return False
+        raise _reply_error(answer)
+    return True
 
 
 async def _call(api: Transport, method: str, params: dict[str, Any]) -> Answer:
@@ -255,9 +260,8 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
                 language=normalize_locale(tg_user.language_code, services.settings.default_locale),
             )
             lang = user.language or normalize_locale(tg_user.language_code, services.settings.default_locale)
-            ctx = Ctx(
-                services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=now, update_id=update.update_id
-            )
+            ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=now)
+            ctx.update_id = update.update_id
             await fn(ctx, update, context)
             return ctx
 

@@ -173,9 +173,9 @@ def urgent_text(b: Bulletin, lang: str, *, reminder: bool = False, answer: str |
 
 def attachment_payload(kind: str | None, file_id: str, caption: str) -> tuple[str, dict[str, Any]]:
     """(method, payload) re-sending a file Telegram already has, by its file_id."""
-    if kind == "photo":
-        return "sendPhoto", {"photo": file_id, "caption": caption[:1000], "parse_mode": "HTML"}
-    return "sendDocument", {"document": file_id, "caption": caption[:1000], "parse_mode": "HTML"}
+    if kind == "photo":  # a caption too long for Telegram is split by the outbox (bot/notify.split_payload)
+        return "sendPhoto", {"photo": file_id, "caption": caption, "parse_mode": "HTML"}
+    return "sendDocument", {"document": file_id, "caption": caption, "parse_mode": "HTML"}
 
 
 def keyboard_rows(buttons: Sequence[tuple[str, str]], per_row: int = 2) -> list[list[tuple[str, str]]]:
