@@ -74,9 +74,9 @@ def _shard_key(update: JSON) -> int:
 class UpdateHub:
     """Holds pending updates and hands them to getUpdates or to the webhook."""
 
-    def __init__(self, webhook_retries: int = 2, webhook_retry_delay: float = 0.2) -> None:
+    def __init__(self, webhook_retries: int = 2, webhook_retry_delay: float = 0.2, first_update_id: int = 1) -> None:
         self._queue: deque[JSON] = deque()
-        self._last_id = 0
+        self._last_id = first_update_id - 1  # Telegram starts a bot's ids at "a certain positive number"
         self._cancelled: list[asyncio.Task[None]] = []
         self.allowed: frozenset[str] = DEFAULT_UPDATE_TYPES
         self._poller: _Poller | None = None
