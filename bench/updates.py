@@ -292,12 +292,12 @@ async def storage_floor(dataset: Dataset, users: int = 2_000) -> float:
     async def two_updates(uid: int) -> None:
         now = datetime.now(UTC)
         async with database.begin() as session:
-            await updates_store.claim(session, next(update_ids), now)  # each update is recorded as handled
+            await updates_store.claim(session, next(update_ids), "meetings.on_meetings", now)  # each update: recorded
             await users_store.upsert_user(session, uid, first_name=f"Pro{uid % 10_000}", last_name=None, username=None, language="fr")
             views, _ = await meetings_store.upcoming_sessions(session, user_id=uid, now=now, limit=PAGE_SIZE)
         offered = next((v.session.id for v in views if v.my_status is None), None)
         async with database.begin() as session:
-            await updates_store.claim(session, next(update_ids), now)
+            await updates_store.claim(session, next(update_ids), "meetings.on_meeting_button", now)
             await users_store.upsert_user(session, uid, first_name=f"Pro{uid % 10_000}", last_name=None, username=None, language="fr")
             if offered is not None:
                 await meetings_store.register(session, offered, uid, now=now)

@@ -218,17 +218,19 @@ HandlerFn = Callable[[Ctx, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 T = TypeVar("T")
 
 
-async def run_once(services: Services, update: Update, work: Callable[[AsyncSession], Awaitable[T]]) -> T | None:
-    """`work(session)` in the update's transaction, which also records the update as handled.
+async def run_once(
+    services: Services, update: Update, name: str, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T | None:
+    """`work(session)` in the update's transaction, which also records that `name` handled it.
 
     Every update that changes something goes through here (`@handler`, poll answers): None,
-    and nothing done, when Telegram delivered this update before and it was handled; run
+    and nothing done, when Telegram delivered this update before and `name` handled it; run
     again from the start when the database rolls the transaction back to break a deadlock.
     `work` must not return None.
     """
 
     async def attempt(session: AsyncSession) -> T | None:
-        if not await updates_store.claim(session, update.update_id):
+        if not await updates_store.claim(session, update.update_id, name):
             return None
         return await work(session)
 
@@ -240,6 +242,8 @@ async def run_once(services: Services, update: Update, work: Callable[[AsyncSess
 
 def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
     """Wrap a feature function: transaction, user, language, then replies after commit."""
+
+    name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}"  # "bulletins.on_escalate"
 
     @functools.wraps(fn)
     async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -265,7 +269,7 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
             await fn(ctx, update, context)
             return ctx
 
-        ctx = await run_once(services, update, work)
+        ctx = await run_once(services, update, name, work)
         if ctx is None:
             return
         await flush(ctx, update, context)

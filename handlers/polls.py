@@ -545,7 +545,7 @@ async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         outcome = await store.record_native_answer(session, str(answer.poll_id), voter.id, list(answer.option_ids), utcnow())
         return outcome, lang
 
-    done = await run_once(services, update, record)
+    done = await run_once(services, update, "polls.on_poll_answer", record)
     if done is None:
         return
     outcome, lang = done
@@ -567,7 +567,8 @@ async def on_poll_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await store.record_chat_counts(session, str(poll.id), poll.question, [o.voter_count for o in poll.options], poll.total_voter_count)
         return True
 
-    await run_once(services, update, record)  # an older state delivered again must not replace newer totals
+    # Once only: an older state delivered again must not replace newer totals.
+    await run_once(services, update, "polls.on_poll_state", record)
 
 
 async def coordinator_lang(session: Any, user_id: int | None, default: str) -> str:

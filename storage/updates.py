@@ -1,5 +1,8 @@
 """Telegram updates already handled, so that an update delivered twice is handled once.
 
+Keyed by update and handler: each handler that acts on an update (PTB may route one update to
+handlers in several groups) does its work once, however often the update comes.
+
 Telegram delivers an update again when it did not learn that the bot got it: a webhook
 answer that came too late or never (a process killed mid-update, a load balancer retrying
 on another process), a poller restarted before its offset was confirmed. The row is written
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, bindparam, text
+from sqlalchemy import BigInteger, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,11 +30,12 @@ KEEP = timedelta(hours=48)
 
 
 class ProcessedUpdate(Base):
-    """One handled update, by Telegram's `update_id`."""
+    """One handled update, by Telegram's `update_id`, and the handler that handled it."""
 
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handler: Mapped[str] = mapped_column(String(64), primary_key=True)
     handled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -39,13 +43,14 @@ class ProcessedUpdate(Base):
 # about half of a statement built per call (measured: +0.10 ms CPU per update on SQLite,
 # +0.17 ms on PostgreSQL, against +0.32 / +0.43 for insert().on_conflict_do_nothing()).
 _CLAIM = text(
-    "INSERT INTO processed_updates (update_id, handled_at) VALUES (:update_id, :handled_at)"
-    " ON CONFLICT (update_id) DO NOTHING"
+    "INSERT INTO processed_updates (update_id, handler, handled_at) VALUES (:update_id, :handler, :handled_at)"
+    " ON CONFLICT (update_id, handler) DO NOTHING"
 ).bindparams(bindparam("update_id", type_=BigInteger()), bindparam("handled_at", type_=UTCDateTime()))
 
 
-async def claim(session: AsyncSession, update_id: int, now: datetime | None = None) -> bool:
-    """Record `update_id` as handled by this transaction; False when it already was (one statement)."""
-    result = await session.execute(_CLAIM, {"update_id": update_id, "handled_at": now or utcnow()})
+async def claim(session: AsyncSession, update_id: int, handler: str, now: datetime | None = None) -> bool:
+    """Record that `handler` handles `update_id` in this transaction; False when it already did (one statement)."""
+    params = {"update_id": update_id, "handler": handler[:64], "handled_at": now or utcnow()}
+    result = await session.execute(_CLAIM, params)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

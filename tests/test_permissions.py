@@ -34,7 +34,7 @@ GHT = "GHT Cœur Grand Est"
 # Per table, columns a refused action may legitimately touch (Telegram names refresh on every update).
 HARMLESS = {
     "users": {"first_name", "last_name", "username", "unreachable_at"},
-    "processed_updates": {"update_id", "handled_at"},  # every update is recorded as handled, refused or not
+    "processed_updates": {"update_id", "handler", "handled_at"},  # every update is recorded as handled, refused or not
 }
 
 # Commands any professional may use (their own data, their own registrations, help…).

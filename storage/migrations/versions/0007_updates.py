@@ -1,4 +1,4 @@
-"""Updates already handled, by Telegram's update_id: an update delivered twice is handled once.
+"""Updates already handled (Telegram's update_id, and which handler): delivered twice, handled once.
 
 Revision ID: 0007_updates
 Revises: 0005_perf
@@ -22,8 +22,9 @@ def upgrade() -> None:
     op.create_table(
         "processed_updates",
         sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("handler", sa.String(length=64), nullable=False),
         sa.Column("handled_at", storage.types.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("update_id", name=op.f("pk_processed_updates")),
+        sa.PrimaryKeyConstraint("update_id", "handler", name=op.f("pk_processed_updates")),
     )
 
 
