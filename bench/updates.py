@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import itertools
 import json
 import os
 import random
@@ -280,19 +281,23 @@ async def storage_floor(dataset: Dataset, users: int = 2_000) -> float:
     """
     from handlers.meetings import PAGE_SIZE
     from storage import meetings as meetings_store
+    from storage import updates as updates_store
     from storage import users as users_store
 
     database = Database(dataset.url)
     ids = dataset.take_users(users + users // 10)
     warm, measured = ids[: users // 10], ids[users // 10 :]  # the first statements compile and fill caches
+    update_ids = itertools.count(int(time.time() * 1000))  # not ids a bot run on this dataset used
 
     async def two_updates(uid: int) -> None:
         now = datetime.now(UTC)
         async with database.begin() as session:
+            await updates_store.claim(session, next(update_ids), "meetings.on_meetings", now)  # each update: recorded
             await users_store.upsert_user(session, uid, first_name=f"Pro{uid % 10_000}", last_name=None, username=None, language="fr")
             views, _ = await meetings_store.upcoming_sessions(session, user_id=uid, now=now, limit=PAGE_SIZE)
         offered = next((v.session.id for v in views if v.my_status is None), None)
         async with database.begin() as session:
+            await updates_store.claim(session, next(update_ids), "meetings.on_meeting_button", now)
             await users_store.upsert_user(session, uid, first_name=f"Pro{uid % 10_000}", last_name=None, username=None, language="fr")
             if offered is not None:
                 await meetings_store.register(session, offered, uid, now=now)
@@ -316,6 +321,9 @@ async def storage_floor(dataset: Dataset, users: int = 2_000) -> float:
 
 
 # ============================================================================ the fake, with latency on webhooks
+_RUN_UPDATE_IDS = itertools.count(1, 10_000_000)
+
+
 class DelayedHub(UpdateHub):
     """Webhook deliveries that cross the simulated network too (the fake only delays API calls)."""
 
@@ -456,7 +464,9 @@ async def run_one(bot: str, transport: str, latency_ms: int, *, backend: str, da
 
     result = Run(bot, backend if bot == "ours" else "-", transport, latency_ms, paced_rate=rate)
     api = FakeBotAPI(token=TOKEN, latency=latency_ms / 1000)
-    api.hub = DelayedHub(latency_ms / 1000, webhook_retries=5)  # like Telegram: PTB registers before it listens
+    # Like Telegram: PTB registers before it listens. Update ids go on from one run to the next,
+    # as a real bot's do: runs share the dataset, which remembers the updates it handled.
+    api.hub = DelayedHub(latency_ms / 1000, webhook_retries=5, first_update_id=next(_RUN_UPDATE_IDS))
     await api.start()
     port = _free_port()
     env = {

@@ -23,14 +23,26 @@ MENU = ("rencontres", "inscrire", "mesinscriptions", "desinscrire", "rappels", "
 
 
 async def set_commands(application: Application) -> None:
-    """The command menu in French (default) and English."""
+    """The command menu in French (default) and English.
+
+    The menu is a convenience: when Telegram refuses it (network down, 429, a Bot API server
+    without setMyCommands) the menu stays as it was and the bot starts all the same.
+    """
     calls = []
     for lang in SUPPORTED:
         commands = [BotCommand(name, t(f"menu.{name}", lang, html=False)) for name in MENU]
         calls.append(
             application.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=None if lang == "fr" else lang)
         )
-    await asyncio.gather(*calls)  # side by side: one round trip to Telegram at start-up, not one per language
+    # Side by side: one round trip to Telegram at start-up, not one per language.
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for lang, result in zip(SUPPORTED, results, strict=True):
+        if isinstance(result, asyncio.CancelledError):
+            raise result
+        if isinstance(result, Exception):  # the log redaction (bot/logs.py) keeps the token out
+            log.warning(
+                "setMyCommands (%s) en échec, menu inchangé, le bot démarre quand même : %s: %s", lang, type(result).__name__, result
+            )
 
 
 def build_application(settings: Settings, db: Database, *, request=None, get_updates_request=None, background: bool = True) -> Application:  # type: ignore[no-untyped-def]

@@ -147,10 +147,17 @@ def _counts_toward_flood(update: Update) -> bool:
     return bool(update.message or update.edited_message or update.callback_query or update.inline_query)
 
 
+# What Telegram sends a bot connected to a business account: messages between that account and
+# its own customers. This bot is not a business bot; answering them would write to strangers.
+BUSINESS_KINDS = ("business_connection", "business_message", "edited_business_message", "deleted_business_messages")
+
+
 async def guard(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group -2: throttle floods, ignore edits (a changed answer must be sent again)."""
+    """Group -2: ignore business updates, throttle floods, ignore edits (a changed answer must be sent again)."""
     if not isinstance(update, Update):
         return
+    if any(getattr(update, kind, None) is not None for kind in BUSINESS_KINDS):
+        raise ApplicationHandlerStop
     user = update.effective_user
     flood: FloodGuard | None = context.bot_data.get("flood_guard")
     if user is not None and flood is not None and _counts_toward_flood(update):

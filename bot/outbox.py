@@ -55,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -65,13 +66,14 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from telegram import Bot
 
+from bot.notify import split_payload
 from bot.pacing import CellRate, ChatGaps, PaceConfig
 from bot.senders import SOLO, Senders, Share
 from bot.services import Services
 from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from storage import outbox as outbox_store
 from storage.chats import record_move
-from storage.db import Database
+from storage.db import Database, is_retryable
 from storage.models import OutboxMessage, User, utcnow
 from storage.types import UTCDateTime
 
@@ -162,6 +164,7 @@ class Outcome:
     unreachable_user: int | None = None
     result: Any = None  # Telegram's result, kept only for methods with an ON_SENT hook
     moved_to: int | None = None  # the chat's new id (400 with migrate_to_chat_id)
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)  # the rest of a text too long for one message
 
 
 def backoff(attempts: int, base: float = RETRY_BASE) -> float:
@@ -415,12 +418,18 @@ class Dispatcher:
         return Outcome(row, "retry", error=reason, due_at=now + timedelta(seconds=delay), attempts=row.attempts)
 
     async def _send(self, row: Claimed) -> None:
+        follow_ups: list[dict[str, Any]] = []
         try:
-            answer = await self.http.call(row.method, self._params(row))
+            # A text longer than Telegram takes: this row sends its first part; the others are
+            # queued when it is recorded as sent, so they follow it, in order, each sent once.
+            params, follow_ups = split_payload(row.method, self._params(row))
+            answer = await self.http.call(row.method, params)
         except Exception as exc:  # a bug in building the request: record it, never lose the row
             log.exception("outbox: envoi %s impossible", row.id)
             answer = Answer("not_sent", description=f"{type(exc).__name__}: {exc}")
         outcome = self.classify(row, answer)
+        if outcome.kind == "sent":
+            outcome.follow_ups = follow_ups
         if outcome.due_at is not None:
             self._note_due(max((outcome.due_at - utcnow()).total_seconds(), 0.0))
         self.stats[outcome.kind if outcome.kind in ("retry", "moved") else outcome.status] += 1
@@ -495,6 +504,8 @@ class Dispatcher:
                 for o in batch:
                     if o.kind == "sent" and o.row.method in ON_SENT:
                         await _run_on_sent(session, o)
+                    if o.kind == "sent" and o.follow_ups:
+                        await _queue_follow_ups(session, o)
             if retry:
                 await session.execute(
                     update(T).where(T.c.id == bindparam("b_id")).values(
@@ -539,7 +550,9 @@ class Dispatcher:
         try:
             async with session.begin_nested():
                 await ON_FAILED[purpose_prefix(row.purpose)](session, failure, self.services)
-        except Exception:
+        except Exception as exc:
+            if is_retryable(exc):  # a deadlock victim: the whole batch is written again, the hook with it
+                raise
             log.exception("outbox: hook d'échec %s en échec pour la ligne %s", purpose_prefix(row.purpose), row.id)
 
     async def _follow_move(self, session: Any, outcome: Outcome) -> None:
@@ -576,10 +589,14 @@ class Dispatcher:
             except asyncio.CancelledError:
                 self._answers[:0] = batch
                 raise
-            except Exception:  # the database hiccupped: keep the answers and try again shortly
-                log.exception("outbox: enregistrement de %d résultat(s) en échec, nouvel essai", len(batch))
+            except Exception as exc:  # the database hiccupped: keep the answers and try again shortly
                 self._answers[:0] = batch
-                await asyncio.sleep(0.5)
+                if is_retryable(exc):  # chosen as a deadlock victim: the same batch goes through at once
+                    log.warning("outbox: enregistrement de %d résultat(s) en conflit, nouvel essai", len(batch))
+                    await asyncio.sleep(random.uniform(0, 0.05))
+                else:
+                    log.exception("outbox: enregistrement de %d résultat(s) en échec, nouvel essai", len(batch))
+                    await asyncio.sleep(0.5)
                 self._answer_ready.set()
                 continue
             self._unwritten -= len(batch)
@@ -676,11 +693,24 @@ class Dispatcher:
             await idle(self.idle_for())
 
 
+async def _queue_follow_ups(session: Any, outcome: Outcome) -> None:
+    """The next parts of a long text, as rows of their own (same chat and urgency), right behind it."""
+    row = outcome.row
+    base = (row.purpose or f"outbox:{row.id}")[:150]
+    rows = [
+        {"purpose": f"{base}+{i}", "chat_id": row.chat_id, "user_id": row.user_id, "payload": payload}
+        for i, payload in enumerate(outcome.follow_ups, start=2)
+    ]
+    await outbox_store.enqueue_many(session, rows, method="sendMessage", priority=row.priority)
+
+
 async def _run_on_sent(session: Any, outcome: Outcome) -> None:
     try:
         async with session.begin_nested():
             await ON_SENT[outcome.row.method](session, outcome.row.id, outcome.row.chat_id, outcome.result)
-    except Exception:
+    except Exception as exc:
+        if is_retryable(exc):  # a deadlock victim: the whole batch is written again, the hook with it
+            raise
         log.exception("outbox: hook %s en échec pour la ligne %s", outcome.row.method, outcome.row.id)
 
 

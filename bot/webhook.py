@@ -2,7 +2,8 @@
 
 PTB's own `run_webhook` uses tornado and has no health check. This small aiohttp server:
 
-- refuses (403, nothing processed) any POST without the right `X-Telegram-Bot-Api-Secret-Token`;
+- refuses (403, nothing processed) any POST without the right `X-Telegram-Bot-Api-Secret-Token`,
+  and (413) a body over `MAX_BODY` that has it;
 - answers `GET /healthz` (200 while the bot runs, 503 while starting or stopping) for the
   load balancer;
 - answers Telegram only once the update has been handled (or after `ack_after` seconds, the
@@ -81,8 +82,14 @@ class WebhookServer:
             return web.Response(status=403, text="forbidden")
         if not self.application.running:
             return web.Response(status=503, text="stopping")  # Telegram retries elsewhere
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return self._too_large()
         try:
-            data = json.loads(await request.read())
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked), found while reading
+            return self._too_large()
+        try:
+            data = json.loads(body)
             update = parse_update(data, self.application.bot)
         except Exception:  # malformed JSON or not an Update: retrying would not help
             log.warning("webhook : mise à jour illisible ignorée")
@@ -99,6 +106,11 @@ class WebhookServer:
         except Exception:  # handler errors are reported by the error handler; this is the processor itself
             log.exception("webhook : échec du traitement de la mise à jour %s", update.update_id)
         return web.Response(text="ok")
+
+    @staticmethod
+    def _too_large() -> web.Response:
+        log.warning("webhook : mise à jour refusée, plus de %d octets", MAX_BODY)
+        return web.Response(status=413, text="too large")
 
     async def _process(self, update: Update) -> None:
         """Through the processor: per-user order and the concurrency limit apply as in polling."""

@@ -1,8 +1,10 @@
 """What every handler shares: one transaction per update, the user, their language, replies.
 
-`@handler` opens the transaction, loads (or creates) the user, picks the language, runs the
-feature function with a `Ctx`, commits, and only then talks to Telegram: a slow Telegram
-never holds a database lock, and a failed handler sends nothing half-done.
+`@handler` opens the transaction, records the update as handled (an update Telegram delivers
+twice is handled once: storage/updates.py), loads (or creates) the user, picks the language,
+runs the feature function with a `Ctx`, commits, and only then talks to Telegram: a slow
+Telegram never holds a database lock, and a failed handler sends nothing half-done. A
+transaction the database rolls back to break a deadlock is run again from the start.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
@@ -22,9 +24,10 @@ from telegram.ext import ContextTypes
 
 from bot import input_gate
 from bot.i18n import normalize_locale, t, tn
-from bot.notify import message_payload
+from bot.notify import message_payload, split_payload
 from bot.services import Services
 from bot.transport import Answer, Transport, file_param
+from storage import updates as updates_store
 from storage import users as users_store
 from storage.models import User, utcnow
 
@@ -62,6 +65,7 @@ class Ctx:
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     wake_outbox: bool = False  # set when the handler queued messages to send now
     text: str | None = None  # what the person typed (message text or caption), cleaned by bot/input_gate.py
+    update_id: int = 0  # Telegram's id of the update being handled: a key for one-off notices
 
     # -- text -------------------------------------------------------------------------------
     def t(self, key: str, **params: Any) -> str:
@@ -145,19 +149,23 @@ async def _answer(ctx: Ctx, api: Transport, query: CallbackQuery) -> None:
         log.info("callback answer failed: %s", answer.description)
 
 
-def _request(reply: Reply, chat_id: int, query: CallbackQuery | None) -> tuple[str, dict[str, Any]]:
-    """The Bot API call that delivers one reply."""
+def _requests(reply: Reply, chat_id: int, query: CallbackQuery | None) -> list[tuple[str, dict[str, Any]]]:
+    """The Bot API calls that deliver one reply: one, or more when the text is longer than
+    Telegram takes (bot/notify.split_payload: the keyboard on the last part)."""
     if reply.document is not None or reply.photo is not None:
         method, field_name = ("sendDocument", "document") if reply.document is not None else ("sendPhoto", "photo")
         filename, content = reply.document if reply.document is not None else (reply.photo_name, reply.photo or b"")
         params: dict[str, Any] = {"chat_id": chat_id, field_name: file_param(content, filename)}
         if reply.text:
             params.update(caption=reply.text, parse_mode="HTML")
-        return method, params
-    payload = message_payload(reply.text or "", reply.keyboard)
-    if reply.edit and query is not None and query.message is not None:
-        return "editMessageText", {"chat_id": query.message.chat.id, "message_id": query.message.message_id, **payload}
-    return "sendMessage", {"chat_id": chat_id, **payload}
+    else:
+        params = {"chat_id": chat_id, **message_payload(reply.text or "", reply.keyboard)}
+        method = "sendMessage"
+        if reply.edit and query is not None and query.message is not None:
+            method = "editMessageText"
+            params.update(chat_id=query.message.chat.id, message_id=query.message.message_id)
+    head, rest = split_payload(method, params)
+    return [(method, head), *(("sendMessage", {"chat_id": chat_id, **payload}) for payload in rest)]
 
 
 async def _send_replies(ctx: Ctx, api: Transport, query: CallbackQuery | None) -> None:
@@ -174,20 +182,21 @@ async def send_late(ctx: Ctx, context: ContextTypes.DEFAULT_TYPE, reply: Reply) 
 
 async def _deliver(api: Transport, reply: Reply, chat_id: int, query: CallbackQuery | None) -> bool:
     """Send one reply; False when the person blocked the bot (nobody to send the rest to)."""
-    method, params = _request(reply, chat_id, query)
-    answer = await _call(api, method, params)
-    if method == "editMessageText" and not answer.ok:
-        if "not modified" in answer.description.lower():
-            return True
-        # The message is too old or gone: say it in a new one instead.
-        method, params = _request(replace(reply, edit=False), chat_id, query)
+    for method, params in _requests(reply, chat_id, query):
         answer = await _call(api, method, params)
-    if answer.ok:
-        return True
-    if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
-        log.info("reply not delivered: %s", answer.description)
-        return False
-    raise _reply_error(answer)
+        if method == "editMessageText" and not answer.ok:
+            if "not modified" in answer.description.lower():
+                continue
+            # The message is too old or gone: say it in a new one instead.
+            params = {key: value for key, value in params.items() if key != "message_id"}
+            answer = await _call(api, "sendMessage", {**params, "chat_id": chat_id})
+        if answer.ok:
+            continue
+        if answer.code == 403:  # they blocked the bot meanwhile: nobody to tell
+            log.info("reply not delivered: %s", answer.description)
+            return False
+        raise _reply_error(answer)
+    return True
 
 
 async def _call(api: Transport, method: str, params: dict[str, Any]) -> Answer:
@@ -209,10 +218,35 @@ def _reply_error(answer: Answer) -> TelegramError:
 
 
 HandlerFn = Callable[[Ctx, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+T = TypeVar("T")
+
+
+async def run_once(
+    services: Services, update: Update, name: str, work: Callable[[AsyncSession], Awaitable[T]]
+) -> T | None:
+    """`work(session)` in the update's transaction, which also records that `name` handled it.
+
+    Every update that changes something goes through here (`@handler`, poll answers): None,
+    and nothing done, when Telegram delivered this update before and `name` handled it; run
+    again from the start when the database rolls the transaction back to break a deadlock.
+    `work` must not return None.
+    """
+
+    async def attempt(session: AsyncSession) -> T | None:
+        if not await updates_store.claim(session, update.update_id, name):
+            return None
+        return await work(session)
+
+    result = await services.db.run(attempt, what=f"update {update.update_id}")
+    if result is None:
+        log.info("update %s already handled: delivered again, ignored", update.update_id)
+    return result
 
 
 def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
     """Wrap a feature function: transaction, user, language, then replies after commit."""
+
+    name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}"  # "bulletins.on_escalate"
 
     @functools.wraps(fn)
     async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -221,7 +255,9 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
         if tg_user is None or chat is None:
             return
         services: Services = context.bot_data["services"]
-        async with services.db.begin() as session:
+
+        async def work(session: AsyncSession) -> Ctx:
+            now = utcnow()
             user = await users_store.upsert_user(
                 session,
                 tg_user.id,
@@ -231,9 +267,15 @@ def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awai
                 language=normalize_locale(tg_user.language_code, services.settings.default_locale),
             )
             lang = user.language or normalize_locale(tg_user.language_code, services.settings.default_locale)
-            ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=utcnow())
+            ctx = Ctx(services=services, session=session, user=user, lang=lang, chat_id=chat.id, now=now)
+            ctx.update_id = update.update_id
             if _passes_input_gate(ctx, update, context):
                 await fn(ctx, update, context)
+            return ctx
+
+        ctx = await run_once(services, update, name, work)
+        if ctx is None:
+            return
         await flush(ctx, update, context)
         if ctx.wake_outbox:
             services.wake_outbox()

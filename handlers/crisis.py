@@ -234,9 +234,9 @@ def urgent_text(b: Bulletin, lang: str, *, reminder: bool = False, answer: str |
 
 def attachment_payload(kind: str | None, file_id: str, caption: str) -> tuple[str, dict[str, Any]]:
     """(method, payload) re-sending a file Telegram already has, by its file_id."""
-    if kind == "photo":
-        return "sendPhoto", {"photo": file_id, "caption": caption[:1000], "parse_mode": "HTML"}
-    return "sendDocument", {"document": file_id, "caption": caption[:1000], "parse_mode": "HTML"}
+    if kind == "photo":  # a caption too long for Telegram is split by the outbox (bot/notify.split_payload)
+        return "sendPhoto", {"photo": file_id, "caption": caption, "parse_mode": "HTML"}
+    return "sendDocument", {"document": file_id, "caption": caption, "parse_mode": "HTML"}
 
 
 def keyboard_rows(buttons: Sequence[tuple[str, str]], per_row: int = 2) -> list[list[tuple[str, str]]]:
@@ -275,7 +275,7 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
     payload = notify.message_payload(t("crisis.mode_announce_on" if on else "crisis.mode_announce_off", lang))
     await outbox.enqueue(
         ctx.session,
-        purpose=f"crisis:mode:{int(on)}:{int(ctx.now.timestamp())}",
+        purpose=f"crisis:mode:{int(on)}:upd{ctx.update_id}",
         chat_id=channel,
         payload=payload,
         priority=outbox.HIGH,
@@ -318,7 +318,7 @@ async def on_cell(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await notify.notify(
             ctx.session,
             [target.id],
-            purpose=f"crisis:cell:{target.id}:{int(ctx.now.timestamp())}",
+            purpose=f"crisis:cell:{target.id}:upd{ctx.update_id}",
             render=notify.simple("crisis.cell_you_are"),
             default_lang=ctx.services.settings.default_locale,
         )

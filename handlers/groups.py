@@ -514,7 +514,7 @@ async def appoint(ctx: Ctx, target: User, group: Group | None, *, edit: bool = F
     await notify.notify(
         ctx.session,
         [target.id],
-        purpose=f"appointed:u{target.id}:g{group.id if group else 0}:{int(ctx.now.timestamp())}",
+        purpose=f"appointed:u{target.id}:g{group.id if group else 0}:upd{ctx.update_id}",
         render=lambda lang: (t("coord.appoint.you_are", lang, scope=scope(lang)), None),
         default_lang=ctx.services.settings.default_locale,
     )

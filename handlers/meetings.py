@@ -196,11 +196,10 @@ async def cancel(ctx: Ctx, session_id: int) -> None:
 async def announce_promotions(ctx: Ctx, ms: store.MeetingSession, user_ids: list[int]) -> None:
     """Tell people who just got a seat from the waiting list (through the outbox, right away)."""
     tz = ctx.services.settings.timezone
-    stamp = int(ctx.now.timestamp())
     await notify.notify(
         ctx.session,
         user_ids,
-        purpose=f"promoted:s{ms.id}:{stamp}",
+        purpose=f"promoted:s{ms.id}:upd{ctx.update_id}",  # one notice per seat given, whatever the clock
         render=lambda lang: (
             t("meetings.promoted", lang, summary=SafeHTML(summary_text(ms.meeting.title, ms, lang, tz))),
             [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")], [(t("reminders.button_calendar", lang), f"m:ics:{ms.id}")]],

@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -25,7 +26,7 @@ from bot.dates import DateParseError, When, date_examples, error_message, format
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers import dialog
-from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.common import Ctx, callback_parts, handler, int_or_none, run_once
 from handlers.render import meeting_picker
 from storage import dialogs, outbox
 from storage import meetings as meetings_store
@@ -549,10 +550,17 @@ async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     services: Services = context.bot_data["services"]
     voter = answer.user
-    async with services.db.begin() as session:
+
+    async def record(session: AsyncSession) -> tuple[str, str]:
         user = await users_store.upsert_user(session, voter.id, first_name=voter.first_name or "", last_name=voter.last_name, username=voter.username)
         lang = user.language or normalize_locale(voter.language_code, services.settings.default_locale)
         outcome = await store.record_native_answer(session, str(answer.poll_id), voter.id, list(answer.option_ids), utcnow())
+        return outcome, lang
+
+    done = await run_once(services, update, "polls.on_poll_answer", record)
+    if done is None:
+        return
+    outcome, lang = done
     if outcome == "closed":
         try:
             await context.bot.send_message(voter.id, t("polls.answer_after_close", lang))
@@ -566,8 +574,13 @@ async def on_poll_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if poll is None or not poll.is_anonymous:  # named polls are counted voter by voter (poll_answer)
         return
     services: Services = context.bot_data["services"]
-    async with services.db.begin() as session:
+
+    async def record(session: AsyncSession) -> bool:
         await store.record_chat_counts(session, str(poll.id), poll.question, [o.voter_count for o in poll.options], poll.total_voter_count)
+        return True
+
+    # Once only: an older state delivered again must not replace newer totals.
+    await run_once(services, update, "polls.on_poll_state", record)
 
 
 async def coordinator_lang(session: Any, user_id: int | None, default: str) -> str:

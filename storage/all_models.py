@@ -5,6 +5,7 @@ from storage import polls_models  # noqa: F401  (issue #4: polls, date polls, qu
 from storage import crisis_models  # noqa: F401  (issue #5: crisis bulletins, digests, field reports)
 from storage import reminders_models  # noqa: F401  (issue #3: reminder marks, calendar copies)
 from storage import privacy_models  # noqa: F401  (who a queued message names)
+from storage import updates  # noqa: F401  (updates already handled: one effect per update_id)
 from storage.db import Base
 
 __all__ = ["Base"]

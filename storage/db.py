@@ -9,17 +9,29 @@ row locks (`SELECT … FOR UPDATE`) do the same job per meeting session.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL rolls a transaction back to break a deadlock (40P01) or a serialization conflict
+# (40001); the same work run again in a new transaction succeeds. SQLite's equivalent is a
+# write lock still held by another process when the busy timeout ran out.
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+RETRY_ATTEMPTS = 5
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -135,6 +147,15 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
     return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """True when the database gave up on a transaction only because of another one."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in RETRY_SQLSTATES or "database is locked" in str(orig)
+
+
 class Database:
     """The process's connection to its store, SQLite or PostgreSQL.
 
@@ -179,6 +200,25 @@ class Database:
         assert self._pg_slots is not None
         async with self._pg_slots.slot(), self.sessionmaker() as session, session.begin():
             yield session
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, what: str = "transaction") -> T:
+        """`work(session)` in one transaction, run again from the start in a fresh one when the
+        database chose it as the victim of a deadlock or a serialization conflict.
+
+        Safe because nothing leaves the process before the commit (replies and messages are
+        sent afterwards); `work` must keep it so (no Telegram call that changes anything).
+        """
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                async with self.begin() as session:
+                    return await work(session)
+            except DBAPIError as exc:
+                if attempt == RETRY_ATTEMPTS or not is_retryable(exc):
+                    raise
+                code = getattr(exc.orig, "sqlstate", None) or "locked"
+                log.warning("%s : conflit avec une autre transaction (%s), nouvel essai %d", what, code, attempt)
+                await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))  # apart, so the two do not collide again
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

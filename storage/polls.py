@@ -156,14 +156,19 @@ async def record_sent_poll(session: AsyncSession, purpose_text: str, chat_id: in
     if not tg_poll_id or not parts[1].isdigit():
         return
     poll_id = int(parts[1])
+    # Locks in the order every writer of these rows takes them: the poll, then a recipient.
+    # A share lock is enough to wait for (or hold off) the closing job, which takes the poll
+    # FOR UPDATE SKIP LOCKED (claim_due), and, unlike FOR UPDATE, it does not block the key
+    # share lock a vote takes on the poll through its foreign key: a voter holding their
+    # recipient row and inserting a vote never waits for us while we wait for them.
+    status = await session.scalar(select(Poll.status).where(Poll.id == poll_id).with_for_update(read=True))
     await session.execute(
         update(PollRecipient)
         .where(PollRecipient.poll_id == poll_id, PollRecipient.chat_id == chat_id)
         .values(tg_poll_id=tg_poll_id, message_id=result.get("message_id"))
     )
     # The deadline may have passed while this poll was on its way: the closing job did not see
-    # it, so stop it here. The poll row lock orders us with the closing job (claim_due).
-    status = await session.scalar(select(Poll.status).where(Poll.id == poll_id).with_for_update())
+    # it, so stop it here.
     if status is not None and status != "open" and result.get("message_id") is not None:
         await outbox.enqueue(
             session,

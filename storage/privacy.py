@@ -48,6 +48,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.all_models import Base
 from storage.models import Meeting, MeetingSession, OutboxMessage, User
 from storage.privacy_models import OutboxMention, is_pseudonym, new_pseudonym
+from storage.updates import KEEP as UPDATES_KEPT
+from storage.updates import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
@@ -465,4 +467,6 @@ async def purge_expired(session: AsyncSession, *, now: datetime, policy: Retenti
         await _purge_step(session, "meetings", counts, meetings, and_(meetings.c.created_at < cutoff, ~recent))
     for table, column, months in retention_rules(policy):
         await _purge_step(session, table.name, counts, table, column < months_ago(now, months))
+    handled = ProcessedUpdate.__table__  # not a setting: shorter than Telegram's redelivery window would be a bug
+    await _purge_step(session, handled.name, counts, handled, handled.c.handled_at < now - UPDATES_KEPT)
     return counts

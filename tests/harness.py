@@ -12,6 +12,7 @@ handled updates), so there is no sleeping and no guessing.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,20 @@ class BotHarness:
 
     async def stop(self) -> None:
         await stop_application(self.application)
+
+    async def restart(self, *, unconfirmed: Sequence[dict[str, Any]] = ()) -> None:
+        """Stop this bot process and start a new one on the same database and Bot API.
+
+        `unconfirmed`: updates the old process had handled but died before confirming (its next
+        getUpdates never left): Telegram delivers them again to the new process.
+        """
+        await self.stop()
+        for update in unconfirmed:
+            self.api.redeliver(update)
+        background = self.application.bot_data.get("background", True)
+        self.application = build_application(self.settings, self.db)
+        self.application.bot_data["background"] = background
+        await self.start()
 
     async def handled(self, update: dict[str, Any]) -> None:
         await self.processor.wait_handled(update["update_id"])

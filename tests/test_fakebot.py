@@ -177,6 +177,13 @@ async def test_text_limits_and_keyboards(api: FakeBotAPI, bot: telegram.Bot, cam
             [[InlineKeyboardButton("trop long", callback_data="é" * 33)]]))
     with pytest.raises(BadRequest, match="Message caption is too long"):
         await bot.send_document(1001, b"x", filename="a.txt", caption="c" * 1025)
+    # Counted in UTF-16 code units after entity parsing: an emoji is two, a tag nothing, &amp; one.
+    await bot.send_message(1001, "<b>" + "&amp;" * 4000 + "</b>" + "😀" * 48, parse_mode="HTML")
+    with pytest.raises(BadRequest, match="Message is too long"):
+        await bot.send_message(1001, "😀" * 2049)
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_document(1001, b"x", filename="a.txt", caption="<i>" + "🩺" * 513 + "</i>", parse_mode="HTML")
+    await bot.send_document(1001, b"x", filename="a.txt", caption="<i>" + "🩺" * 512 + "</i>", parse_mode="HTML")
     reply_kb = telegram.ReplyKeyboardMarkup([["Oui", "Non"]])
     msg = await bot.send_message(1001, "choix", reply_markup=reply_kb)
     assert msg.reply_markup is None  # Telegram echoes inline keyboards only

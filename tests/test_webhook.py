@@ -35,13 +35,13 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def webhook_bot(db: Database, api: FakeBotAPI) -> AsyncIterator[str]:
-    """`python -m bot webhook`, in-process; yields the base URL it listens on."""
+async def webhook_bot(db: Database, api: FakeBotAPI, **extra: Any) -> AsyncIterator[str]:
+    """`python -m bot webhook`, in-process; yields the base URL it listens on. `extra`: more settings."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = Settings(
         token=api.token, api_url=api.base_url, file_api_url=api.base_file_url, database_url=db.url,
-        webhook_url=base, webhook_secret=SECRET, webhook_listen="127.0.0.1", webhook_port=port,
+        webhook_url=base, webhook_secret=SECRET, webhook_listen="127.0.0.1", webhook_port=port, **extra,
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve_webhook(settings, stop=stop, ready=ready))

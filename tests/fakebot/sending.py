@@ -10,7 +10,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from .formatting import EntityError, render
+from .formatting import EntityError, render, utf16_len
 from .objects import Upload, image_size, photo_sizes
 from .registry import method
 from .spec import ApiError, MethodSpec, bad_request, missing_param_error, type_fields
@@ -43,15 +43,16 @@ def formatted(text: str, parse_mode: str | None, entities: list[JSON] | None, *,
         raise bad_request(f"can't parse entities: {exc}") from None
     except ValueError:
         raise bad_request("unsupported parse_mode") from None
+    # Telegram counts the text as parsed (tags gone, entities decoded), in UTF-16 code units.
     if caption:
-        if len(plain) > CAPTION_LIMIT:
+        if utf16_len(plain) > CAPTION_LIMIT:
             raise bad_request("message caption is too long")
         if not plain:
             return {}
         return {"caption": plain, "caption_entities": ents} if ents else {"caption": plain}
     if not plain:
         raise bad_request("message text is empty")
-    if len(plain) > TEXT_LIMIT:
+    if utf16_len(plain) > TEXT_LIMIT:
         raise bad_request("message is too long")
     return {"text": plain, "entities": ents} if ents else {"text": plain}
 

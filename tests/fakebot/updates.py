@@ -74,9 +74,9 @@ def _shard_key(update: JSON) -> int:
 class UpdateHub:
     """Holds pending updates and hands them to getUpdates or to the webhook."""
 
-    def __init__(self, webhook_retries: int = 2, webhook_retry_delay: float = 0.2) -> None:
+    def __init__(self, webhook_retries: int = 2, webhook_retry_delay: float = 0.2, first_update_id: int = 1) -> None:
         self._queue: deque[JSON] = deque()
-        self._last_id = 0
+        self._last_id = first_update_id - 1  # Telegram starts a bot's ids at "a certain positive number"
         self._cancelled: list[asyncio.Task[None]] = []
         self.allowed: frozenset[str] = DEFAULT_UPDATE_TYPES
         self._poller: _Poller | None = None
@@ -84,6 +84,7 @@ class UpdateHub:
         self.pushed: list[JSON] = []
         self.dropped: list[JSON] = []  # not in allowed_updates: Telegram never sends them
         self.deliveries: list[tuple[int, int | str]] = []  # webhook (update_id, status or error)
+        self.redelivered: list[JSON] = []  # updates delivered a second time (redeliver)
         self.webhook: Webhook | None = None
         self.webhook_retries = webhook_retries
         self.webhook_retry_delay = webhook_retry_delay
@@ -108,6 +109,23 @@ class UpdateHub:
             self._queue.append(update)
             if self._poller is not None:
                 self._poller.event.set()
+        return update
+
+    def redeliver(self, update: JSON) -> JSON:
+        """Deliver `update` again, same update_id, as Telegram does when it did not learn the bot got it.
+
+        Webhook: POSTed again (Telegram got no 2xx in time, or the process died mid-update).
+        Long polling: back in the queue, unconfirmed (the bot's process died before its next
+        getUpdates confirmed the offset): a poller that already asked with a higher offset
+        drops it, as Telegram would; a restarted one, starting without an offset, gets it.
+        """
+        update = {"update_id": update["update_id"], update_type(update): update[update_type(update)]}
+        self.redelivered.append(update)
+        if self.webhook is not None:
+            self._enqueue_webhook(self.webhook, update)
+            return update
+        # No poller is woken: one waiting now asked with a higher offset and would not get it.
+        self._queue = deque(sorted([*self._queue, update], key=lambda u: u["update_id"]))
         return update
 
     @property
@@ -156,6 +174,7 @@ class UpdateHub:
                 raise ApiError(409, poller.conflict)
             if self.webhook is not None:
                 return []
+            self._confirm(offset)  # confirmed updates never come back, whatever reached the queue meanwhile
         n = min(max(limit or 100, 1), 100)
         return list(itertools.islice(self._queue, n))
 

@@ -312,6 +312,14 @@ class UserSide:
         }
         return self.hub.push({"poll_answer": answer})
 
+    def redeliver(self, update: JSON) -> JSON:
+        """Telegram delivers `update` (as returned by send_text, press...) a second time, same update_id.
+
+        Over a webhook it is POSTed again at once; with long polling it waits, unconfirmed, for
+        the next poller that starts without an offset (restart the bot: `BotHarness.restart`).
+        """
+        return self.hub.redeliver(update)
+
     def push_update(self, update: JSON) -> JSON:
         """Deliver any Update (update_id is assigned when missing).
 
