@@ -74,7 +74,7 @@ async def answer_form(person: Person, choice: str, text: str) -> None:
 
 async def screens(bot: BotHarness, coordinator: Person) -> dict[str, str]:
     """What the coordinator reads: each poll's results, the questionnaire's CSV, /envois."""
-    await services(bot).outbox.settle()
+    assert await services(bot).outbox.caught_up(within=timedelta(seconds=5))  # paced rows too
     seen: dict[str, str] = {}
     for title in ("Réunion de coordination", "Besoins en formation", "Quel créneau"):
         await coordinator.send("/resultats")
@@ -166,7 +166,7 @@ async def report_held_back(bot: BotHarness, camille: Person, coordinator: Person
     bot.api.fail_next("sendMessage", 429, "Too Many Requests: retry after 3600", retry_after=3600)
     await camille.press("Envoyer")
     await bot.api.wait_for_call(lambda m, p: m == "sendMessage" and p["chat_id"] == coordinator.id, since=since)
-    await services(bot).outbox.settle()
+    assert await services(bot).outbox.caught_up(within=timedelta(seconds=5))  # paced rows too
 
 
 async def payloads(bot: BotHarness, purpose_like: str) -> list[tuple[str, str]]:

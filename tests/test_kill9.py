@@ -83,7 +83,9 @@ async def test_kill_9_mid_broadcast(db: Database, api: FakeBotAPI, priority: int
     await api.wait_for(kill_at_600th, timeout=60)
     assert await first.wait() == -signal.SIGKILL
     assert killed == [KILL_AT]
-    in_flight = (await statuses(db))["sending"]
+    async with db.begin() as session:
+        cut = set(await session.scalars(select(OutboxMessage.chat_id).where(OutboxMessage.status == "sending")))
+    in_flight = len(cut)
     assert 1 <= in_flight <= concurrency  # the 600th, and other requests in flight or answered but not yet committed
 
     second = await runner(db, api, 8)  # the restart may go faster: only the kill's instant is under test
@@ -105,8 +107,10 @@ async def test_kill_9_mid_broadcast(db: Database, api: FakeBotAPI, priority: int
         assert all("not sent again" in (rows[uid].last_error or "") for uid in ids if rows[uid].status == "unknown")
     else:
         assert missed == []
-        resent = {uid for uid in ids if "sent again" in (rows[uid].last_error or "") or rows[uid].attempts > 1}
-        assert set(twice) <= resent and len(resent) == in_flight
+        # Each row cut by the kill is sent again; a duplicate only where a row was sent again
+        # (cut by the kill, or a timeout under load: the outcome is unknown, urgency resends).
+        resent = {uid for uid in ids if rows[uid].attempts > 1}
+        assert cut <= resent and set(twice) <= resent
         assert final == Counter({"sent": N})
     assert all(n <= 2 for n in received.values())
 
