@@ -1,8 +1,16 @@
-"""Updates per second, latency and memory: our bot against bare PTB and aiogram echo bots (issue #6).
+"""Updates per second, CPU, latency and memory: our bot against an aiogram echo bot, interleaved.
 
-    python bench/updates.py                       # everything: ~12 minutes on 2 cores
-    python bench/updates.py --quick               # smaller runs, to try things out
-    python bench/updates.py --bots ours --backends postgresql --latencies 50
+    python bench/updates.py                       # 3 interleaved repeats, 0 ms: ~10 minutes on 2 cores
+    python bench/updates.py --quick               # smaller bursts, no storage floor, to try things out
+    python bench/updates.py --compare /work/wt/baseline   # before/after: another checkout's bot, interleaved
+    python bench/updates.py --bots ours,ptb-echo-aiohttp,aiogram-echo --latencies 0,50 --repeats 5
+
+Single runs on this (shared, 2-core) machine vary by ±30 %, so every scenario (database ×
+transport × latency) is run `--repeats` times, the bots taking turns within each repeat
+(ours on SQLite, ours on PostgreSQL, [the compared checkout's bot,] aiogram echo; the order
+rotates from one repeat to the next), and the summary gives medians: of each figure, and of
+the ratio to the aiogram echo run of the same repeat. A slow minute then hits every bot of
+that repeat alike instead of one bot's whole series.
 
 Every bot runs in its own subprocess (so its peak RSS, VmHWM, is that bot's alone) against the
 same fake Bot API (tests/fakebot, real HTTP on 127.0.0.1) running in this process, at 0 ms
@@ -12,15 +20,16 @@ database: 50,000 professionals, 5,000 meetings, 500,000 registrations. Its workl
 real one: each user sends /rencontres, then presses « S'inscrire » on the answer.
 
 Before the runs, for each database, the storage floor: the CPU the database work of one
-update costs with no Telegram, PTB or rendering around it (`storage_floor`). With
-`ptb-echo-aiohttp` (PTB on our HTTP client, answering and nothing else), the verdict turns
-both into the most one process of ours could handle, next to the aiogram echo bot's rate.
+update costs with no Telegram, PTB or rendering around it (`storage_floor`; `--no-floor`).
 
 Per run it prints:
 - start-up: process start to the first answered update;
-- burst: N updates pushed at once, time until every one is answered -> updates/s;
+- burst: N updates pushed at once, time until every one is answered -> updates/s, and the
+  bot process's own CPU time (user + system, from /proc) per update during the burst;
 - latency: updates pushed at a steady rate (default 50/s), update -> reply p50/p99;
 - peak memory (VmHWM) of the bot process.
+Then the medians per scenario and a verdict line per target of issue #16 (CPU per update,
+ratio to aiogram echo, p99, RSS, start-up); with `--compare`, before -> after per scenario.
 
 Transports: `polling` (getUpdates, what the issue measured) and `webhook` (the fake POSTs
 updates; the simulated latency is added on that leg too: half before the POST, half before
@@ -35,6 +44,7 @@ import asyncio
 import functools
 import itertools
 import json
+import math
 import os
 import random
 import signal
@@ -62,7 +72,7 @@ from tests.fakebot.updates import UpdateHub  # noqa: E402
 TOKEN = "654321:BENCH-token-abcdefghijklmnopqrstuvwxyz"
 SECRET = "bench-secret-0123456789"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-PG_BENCH_DB = "relais_bench"
+PG_BENCH_DB = os.environ.get("BENCH_PG_DB", "relais_bench")  # BENCH_* apart: two benches at once on one machine
 SQLITE_PATH = Path(os.environ.get("BENCH_SQLITE", "/tmp/relais_bench/national.db"))
 FIRST_USER_ID = 20_000_001
 MIB = 1024  # /proc sizes are in KiB
@@ -340,12 +350,20 @@ class DelayedHub(UpdateHub):
 
 
 # ============================================================================ one bot, one run
+OURS = ("ours", "base")  # this checkout's bot, and the one of `--compare <path>`
+CPU_TARGET_MS = {"sqlite": 0.8, "postgresql": 0.9}  # bot-side CPU per update (issue #16)
+RATIO_TARGET = 0.6  # updates/s against aiogram echo's, same repeat
+RSS_TARGET_MIB = 100.0
+STARTUP_TARGET_S = 1.5
+
+
 @dataclass
 class Run:
     bot: str
     backend: str
     transport: str
     latency_ms: int
+    repeat: int = 0
     startup_s: float = 0.0
     burst_updates: int = 0
     burst_s: float = 0.0
@@ -401,8 +419,8 @@ class Collector:
 
 
 def _bot_command(bot: str, transport: str) -> list[str]:
-    profile = os.environ.get("BENCH_PROFILE")  # /tmp/ours.txt: under pyinstrument; /tmp/ours.prof: under cProfile
-    if bot == "ours":
+    profile = os.environ.get("BENCH_PROFILE") if bot == "ours" else None  # /tmp/ours.txt: pyinstrument; /tmp/ours.prof: cProfile
+    if bot in OURS:
         if profile and profile.endswith(".prof"):
             return [sys.executable, "-m", "cProfile", "-o", profile, "-m", "bot", "run" if transport == "polling" else "webhook"]
         if profile:
@@ -459,10 +477,15 @@ async def _reap(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> float:
     return peak
 
 
-async def run_one(bot: str, transport: str, latency_ms: int, *, backend: str, dataset: Dataset | None, updates: int, paced: int, rate: float, log_dir: Path) -> Run:
+async def run_one(
+    bot: str, transport: str, latency_ms: int, *, backend: str, dataset: Dataset | None, updates: int, paced: int, rate: float,
+    log_dir: Path, root: Path = ROOT, repeat: int = 0,
+) -> Run:
+    """One bot process, started from `root` (this checkout, or the one given to --compare)."""
     from bot.i18n import t
 
-    result = Run(bot, backend if bot == "ours" else "-", transport, latency_ms, paced_rate=rate)
+    ours = bot in OURS
+    result = Run(bot, backend if ours else "-", transport, latency_ms, repeat=repeat, paced_rate=rate)
     api = FakeBotAPI(token=TOKEN, latency=latency_ms / 1000)
     # Like Telegram: PTB registers before it listens. Update ids go on from one run to the next,
     # as a real bot's do: runs share the dataset, which remembers the updates it handled.
@@ -471,7 +494,7 @@ async def run_one(bot: str, transport: str, latency_ms: int, *, backend: str, da
     port = _free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
         "BENCH_TOKEN": TOKEN, "BENCH_API_URL": api.base_url, "BENCH_TRANSPORT": transport,
         "BENCH_WEBHOOK_URL": f"http://127.0.0.1:{port}", "BENCH_SECRET": SECRET, "BENCH_PORT": str(port),
         "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api.base_url, "TELEGRAM_FILE_API_URL": api.base_file_url,
@@ -482,20 +505,20 @@ async def run_one(bot: str, transport: str, latency_ms: int, *, backend: str, da
         env["DATABASE_URL"] = dataset.url
     error_text = t("common.error", "fr", html=False)[:20]
     collector = Collector(api)
-    log_path = log_dir / f"{bot}-{result.backend}-{transport}-{latency_ms}ms.log"
+    log_path = log_dir / f"{bot}-{result.backend}-{transport}-{latency_ms}ms-{repeat}.log"
     with open(log_path, "wb") as log_file:
         spawned = time.monotonic()
-        proc = subprocess.Popen(_bot_command(bot, transport), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(_bot_command(bot, transport), cwd=root if ours else ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
-            ids = dataset.take_users(1 + updates // 2 + paced // 2) if bot == "ours" and dataset else list(range(FIRST_USER_ID, FIRST_USER_ID + 1 + updates + paced))
+            ids = dataset.take_users(1 + updates // 2 + paced // 2) if ours and dataset else list(range(FIRST_USER_ID, FIRST_USER_ID + 1 + updates + paced))
             users = [api.make_user(uid, f"Pro{uid % 10_000}", language_code="fr") for uid in ids]
             warm, rest = users[0], users[1:]
             # Start-up: the first update is waiting before the bot even runs.
             since = len(api.store.sent)
-            first = api.send_text(warm, "/rencontres" if bot == "ours" else "ping")
+            first = api.send_text(warm, "/rencontres" if ours else "ping")
             await collector.wait({first["message"]["chat"]["id"]: spawned}, since, timeout=60)
             result.startup_s = time.monotonic() - spawned
-            if bot == "ours":
+            if ours:
                 burst_users, paced_users = rest[: updates // 2], rest[updates // 2 :]
             else:
                 burst_users, paced_users = rest[:updates], rest[updates:]
@@ -528,7 +551,7 @@ async def run_one(bot: str, transport: str, latency_ms: int, *, backend: str, da
 
 async def _phase(api: FakeBotAPI, collector: Collector, bot: str, users: list[dict[str, Any]], *, rate: float | None, latencies: list[float] | None = None) -> int:
     """Each user sends one update (ours: /rencontres, then presses « S'inscrire »); returns updates handled."""
-    steps = ("rencontres", "press") if bot == "ours" else ("echo",)
+    steps = ("rencontres", "press") if bot in OURS else ("echo",)
     total = 0
     for step in steps:
         since = len(api.store.sent)
@@ -565,76 +588,184 @@ def _register_button(message: dict[str, Any]) -> str | None:
 # ============================================================================ main
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bots", default="ours,ptb-echo,ptb-echo-aiohttp,aiogram-echo", help="ours, ptb-echo, ptb-echo-conc, ptb-echo-aiohttp, aiogram-echo")
+    parser.add_argument("--bots", default="ours,aiogram-echo", help="ours, ptb-echo, ptb-echo-conc, ptb-echo-aiohttp, aiogram-echo")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--transports", default="polling,webhook")
-    parser.add_argument("--latencies", default="0,50", help="simulated round trips, ms")
+    parser.add_argument("--latencies", default="0", help="simulated round trips, ms (e.g. 0,50)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per scenario; the summary gives medians")
+    parser.add_argument("--compare", type=Path, default=None, metavar="PATH",
+                        help="another checkout (e.g. the untouched baseline): its bot, as 'base', takes turns with ours")
     parser.add_argument("--updates", type=int, default=5000, help="burst size")
     parser.add_argument("--paced", type=int, default=600, help="updates sent at --rate for latency")
     parser.add_argument("--rate", type=float, default=50.0, help="steady load for the latency figures (updates/s)")
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--meetings", type=int, default=5_000)
     parser.add_argument("--registrations", type=int, default=500_000)
-    parser.add_argument("--quick", action="store_true", help="1,000-update bursts, 200 paced")
+    parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=None, help="measure the storage floor (default: not with --quick)")
+    parser.add_argument("--quick", action="store_true", help="1,000-update bursts, 200 paced, no storage floor")
     args = parser.parse_args(argv)
     if args.quick:
         args.updates, args.paced = 1000, 200
+    floor = (not args.quick) if args.floor is None else args.floor
     bots = args.bots.split(",")
+    if args.compare is not None:
+        args.compare = args.compare.resolve()
+        if not (args.compare / "bot" / "__main__.py").exists():
+            raise SystemExit(f"--compare {args.compare}: no bot/__main__.py there")
+        bots.insert(bots.index("ours") + 1 if "ours" in bots else 0, "base")
     backends = args.backends.split(",")
     transports = args.transports.split(",")
     latencies = [int(x) for x in args.latencies.split(",")]
-    log_dir = Path("/tmp/relais_bench/logs")
+    log_dir = SQLITE_PATH.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
 
     datasets: dict[str, Dataset] = {}
-    if "ours" in bots:
+    if any(b in OURS for b in bots):
         for backend in backends:
             ds = await load_national(backend, users=args.users, meetings=args.meetings, registrations=args.registrations)
             datasets[backend] = ds
             counts = ", ".join(f"{k} {v:,}" for k, v in ds.counts.items())
             print(f"[{backend}] national database loaded in {ds.load_seconds:.1f} s: {counts}", flush=True)
-            ds.floor_ms = await storage_floor(ds)
-            print(f"[{backend}] storage alone: {ds.floor_ms:.2f} ms CPU per update, at most {1000 / ds.floor_ms:,.0f} updates/s per process", flush=True)
-    print(f"burst {args.updates} updates; latency at {args.rate:.0f} updates/s over {args.paced}; logs in {log_dir}", flush=True)
-    print(f"{'bot':<14} {'database':<10} {'via':<8} {'RTT':>7} │ start-up │ throughput │ latency, update -> reply │ peak RSS │ CPU │", flush=True)
+            if floor:
+                ds.floor_ms = await storage_floor(ds)
+                print(f"[{backend}] storage alone: {ds.floor_ms:.2f} ms CPU per update, at most {1000 / ds.floor_ms:,.0f} updates/s per process", flush=True)
+    if args.compare is not None:
+        print(f"base = the bot of {args.compare} (git {_git_head(args.compare)}); ours = {ROOT} (git {_git_head(ROOT)})", flush=True)
+    print(f"burst {args.updates} updates; latency at {args.rate:.0f} updates/s over {args.paced}; {args.repeats} interleaved repeats; logs in {log_dir}", flush=True)
+    print(f"{'#':>2} {'bot':<14} {'database':<10} {'via':<8} {'RTT':>7} │ start-up │ throughput │ latency, update -> reply │ peak RSS │ CPU │", flush=True)
     results: list[Run] = []
     for latency in latencies:
         for transport in transports:
-            for bot in bots:
-                for backend in backends if bot == "ours" else ["-"]:
+            entries = [(bot, backend) for bot in bots for backend in (backends if bot in OURS else ["-"])]
+            for repeat in range(args.repeats):
+                shift = repeat % len(entries)  # rotate: no bot always runs first (or right after the load)
+                for bot, backend in entries[shift:] + entries[:shift]:
                     run = await run_one(
                         bot, transport, latency, backend=backend, dataset=datasets.get(backend), updates=args.updates,
-                        paced=args.paced, rate=args.rate, log_dir=log_dir,
+                        paced=args.paced, rate=args.rate, log_dir=log_dir, repeat=repeat,
+                        root=args.compare if bot == "base" and args.compare is not None else ROOT,
                     )
                     results.append(run)
-                    print(run.row(), flush=True)
+                    print(f"{repeat + 1:>2} " + run.row(), flush=True)
+    _summary(results)
     _verdict(results, datasets)
 
 
-def _verdict(results: list[Run], datasets: dict[str, Dataset]) -> None:
-    """The issue's targets, checked against this run's own figures."""
-    print("\ntargets (issue #6):")
-    for backend, ds in datasets.items():
-        for rival in (r for r in results if r.bot == "aiogram-echo" and r.latency_ms == 0 and r.per_second):
-            line = (f"  ours {backend:<10} {rival.transport:<8}   0 ms: storage alone caps one process at {1000 / ds.floor_ms:,.0f} updates/s "
-                    f"({1000 / ds.floor_ms / rival.per_second:.2f}× aiogram echo's {rival.per_second:,.0f}/s)")
-            frame = next((r for r in results if r.bot == "ptb-echo-aiohttp" and r.transport == rival.transport == "polling" and r.latency_ms == 0 and r.cpu_ms), None)
-            if frame is not None:  # PTB and our HTTP client answering, doing nothing else (its webhooks go through PTB's tornado server, not ours)
-                both = ds.floor_ms + frame.cpu_ms
-                line += f"; with PTB's own {frame.cpu_ms:.2f} ms (ptb-echo-aiohttp): {1000 / both:,.0f} updates/s ({1000 / both / rival.per_second:.2f}×)"
-            print(line)
+def _git_head(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h %s"], check=False, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], check=False, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()[:70] + (" +uncommitted changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def _median(values: Iterable[float]) -> float:
+    ordered = sorted(v for v in values if not math.isnan(v))  # NaN (a failed reading) left out
+    if not ordered:
+        return float("nan")
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+@dataclass
+class Scenario:
+    """Medians over the repeats of one bot in one scenario."""
+
+    bot: str
+    backend: str
+    transport: str
+    latency_ms: int
+    runs: list[Run]
+    ratios: list[float]  # updates/s over aiogram echo's in the same repeat
+
+    def median(self, figure: str) -> float:
+        getters = {
+            "per_second": lambda r: r.per_second, "cpu_ms": lambda r: r.cpu_ms, "p50": lambda r: r.percentile(0.5),
+            "p99": lambda r: r.percentile(0.99), "rss": lambda r: r.maxrss_mib, "startup": lambda r: r.startup_s,
+        }
+        return _median(getters[figure](r) for r in self.runs if not r.note)
+
+    @property
+    def ratio(self) -> float:
+        return _median(self.ratios)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.runs if r.note)
+
+
+def scenarios(results: list[Run]) -> list[Scenario]:
+    """Runs grouped by (bot, database, transport, latency), each with its per-repeat ratios."""
+    rivals = {(r.transport, r.latency_ms, r.repeat): r for r in results if r.bot == "aiogram-echo" and not r.note and r.per_second}
+    groups: dict[tuple[str, str, str, int], list[Run]] = {}
     for run in results:
-        if run.bot != "ours" or run.note:
+        groups.setdefault((run.bot, run.backend, run.transport, run.latency_ms), []).append(run)
+    out = []
+    for (bot, backend, transport, latency), runs in groups.items():
+        ratios = []
+        for run in runs:
+            rival = rivals.get((transport, latency, run.repeat))
+            if rival is not None and not run.note and run.per_second:
+                ratios.append(run.per_second / rival.per_second)
+        out.append(Scenario(bot, backend, transport, latency, runs, ratios))
+    return out
+
+
+def _summary(results: list[Run]) -> None:
+    print("\nmedians of the interleaved repeats:")
+    print(f"   {'bot':<14} {'database':<10} {'via':<8} {'RTT':>7} │ n │ start-up │  upd/s  │ × aiogram │ CPU/upd  │  p50 / p99 ms  │ peak RSS")
+    for sc in scenarios(results):
+        ratio = f"{sc.ratio:5.2f}×" if sc.ratios else "   -  "
+        print(
+            f"   {sc.bot:<14} {sc.backend:<10} {sc.transport:<8} {sc.latency_ms:>4} ms │ {len(sc.runs) - sc.failed} │ {sc.median('startup'):6.2f} s │ "
+            f"{sc.median('per_second'):7.0f} │   {ratio}  │ {sc.median('cpu_ms'):5.2f} ms │ {sc.median('p50'):6.1f} / {sc.median('p99'):6.1f} │ "
+            f"{sc.median('rss'):5.1f} MiB" + (f"  ({sc.failed} failed)" if sc.failed else "")
+        )
+
+
+def _verdict(results: list[Run], datasets: dict[str, Dataset]) -> None:
+    """The issue's targets, checked against this run's own medians."""
+    print("\ntargets (issue #16), medians of this run:")
+    for backend, ds in datasets.items():
+        if ds.floor_ms:
+            print(f"  storage floor {backend:<10}: {ds.floor_ms:.2f} ms CPU per update (at most {1000 / ds.floor_ms:,.0f} updates/s per process)")
+    all_scenarios = scenarios(results)
+    for sc in all_scenarios:
+        if sc.bot not in OURS or sc.failed == len(sc.runs):
             continue
-        rival = next((r for r in results if r.bot == "aiogram-echo" and r.transport == run.transport and r.latency_ms == run.latency_ms), None)
+        cpu, target = sc.median("cpu_ms"), CPU_TARGET_MS.get(sc.backend, 0.9)
+        p99_limit = 50 + sc.latency_ms
         checks = [
-            f"p99 {'<' if run.percentile(0.99) < 50 + run.latency_ms else '≥'} {50 + run.latency_ms} ms",
-            f"RSS {'<' if run.maxrss_mib < 100 else '≥'} 100 MiB",
-            f"start-up {'<' if run.startup_s < 1.5 else '≥'} 1.5 s",
+            f"CPU {cpu:.2f} ms/upd {'≤' if cpu <= target else '>'} {target} {'ok' if cpu <= target else 'MISSED'}",
         ]
-        if rival is not None and rival.per_second:
-            checks.insert(0, f"{run.per_second / rival.per_second:.2f}× aiogram echo")
-        print(f"  ours {run.backend:<10} {run.transport:<8} {run.latency_ms:>3} ms: " + ", ".join(checks))
+        if sc.ratios:
+            checks.append(f"{sc.ratio:.2f}× aiogram echo {'≥' if sc.ratio >= RATIO_TARGET else '<'} {RATIO_TARGET} {'ok' if sc.ratio >= RATIO_TARGET else 'MISSED'}")
+        p99, rss, startup = sc.median("p99"), sc.median("rss"), sc.median("startup")
+        checks += [
+            f"p99 {p99:.1f} ms {'<' if p99 < p99_limit else '≥'} {p99_limit} {'ok' if p99 < p99_limit else 'MISSED'}",
+            f"RSS {rss:.0f} MiB {'<' if rss < RSS_TARGET_MIB else '≥'} {RSS_TARGET_MIB:.0f} {'ok' if rss < RSS_TARGET_MIB else 'MISSED'}",
+            f"start-up {startup:.2f} s {'<' if startup < STARTUP_TARGET_S else '≥'} {STARTUP_TARGET_S} {'ok' if startup < STARTUP_TARGET_S else 'MISSED'}",
+        ]
+        print(f"  {sc.bot:<4} {sc.backend:<10} {sc.transport:<8} {sc.latency_ms:>3} ms: " + "; ".join(checks))
+    base = {(sc.backend, sc.transport, sc.latency_ms): sc for sc in all_scenarios if sc.bot == "base"}
+    if base:
+        print("\nbefore (base) -> after (ours), medians of the same interleaved repeats:")
+        for sc in all_scenarios:
+            before = base.get((sc.backend, sc.transport, sc.latency_ms))
+            if sc.bot != "ours" or before is None:
+                continue
+            b_cpu, a_cpu = before.median("cpu_ms"), sc.median("cpu_ms")
+            paired = _median(
+                o.cpu_ms / b.cpu_ms for o in sc.runs for b in before.runs
+                if o.repeat == b.repeat and not o.note and not b.note and b.cpu_ms
+            )
+            print(
+                f"  {sc.backend:<10} {sc.transport:<8} {sc.latency_ms:>3} ms: CPU/upd {b_cpu:.2f} -> {a_cpu:.2f} ms "
+                f"({100 * (paired - 1):+.0f} % paired); upd/s {before.median('per_second'):.0f} -> {sc.median('per_second'):.0f}; "
+                f"× aiogram {before.ratio:.2f} -> {sc.ratio:.2f}; p99 {before.median('p99'):.1f} -> {sc.median('p99'):.1f} ms; "
+                f"RSS {before.median('rss'):.0f} -> {sc.median('rss'):.0f} MiB; start-up {before.median('startup'):.2f} -> {sc.median('startup'):.2f} s"
+            )
 
 
 if __name__ == "__main__":
