@@ -5,7 +5,7 @@
 
 20,000 sessions (50 registrations each) spread from a month ago to two years ahead, 100,000
 people. Rows are bulk-loaded (sqlite3 executemany / PostgreSQL COPY). Then the real planner
-(`bot.reminders.plan_due`) runs: a first tick that catches up everything already due (as after
+(`handlers.reminders.planner.plan_due`) runs: a first tick that catches up everything already due (as after
 a long downtime), then steady ticks one minute apart, which is what it does every minute.
 The query plan of the "sessions starting soon" lookup is printed to show it is an index range.
 """
@@ -121,7 +121,7 @@ async def explain(db, now: datetime) -> str:  # type: ignore[no-untyped-def]
 async def bench(kind: str, registrations: int) -> None:
     from sqlalchemy import func, select
 
-    from bot.reminders import plan_due
+    from handlers.reminders.planner import plan_due
     from storage.db import Database
     from storage.migrate import upgrade
     from storage.models import OutboxMessage, Registration

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import update  # noqa: E402
 
-from bot import charts  # noqa: E402
+from handlers.polls import charts  # noqa: E402
 from storage import outbox, polls  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402

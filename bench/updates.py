@@ -289,7 +289,7 @@ async def storage_floor(dataset: Dataset, users: int = 2_000) -> float:
     process can handle (the verdict compares it with the aiogram echo bot's rate). The
     PostgreSQL server's own CPU is not counted, as it is not in the bot's figure either.
     """
-    from handlers.meetings import PAGE_SIZE
+    from handlers.meetings.meetings import PAGE_SIZE
     from storage import meetings as meetings_store
     from storage import updates as updates_store
     from storage import users as users_store

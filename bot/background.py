@@ -45,8 +45,8 @@ async def purge_dialogs(application: Application) -> None:
 
 @periodic("reminders", 60)
 async def plan_reminders(application: Application) -> None:
-    """Queue the reminders whose time has come (issue #3, bot/reminders.py)."""
-    from bot.reminders import run_planner
+    """Queue the reminders whose time has come (issue #3, handlers/reminders/planner.py)."""
+    from handlers.reminders.planner import run_planner
 
     await run_planner(application)
 
@@ -54,7 +54,7 @@ async def plan_reminders(application: Application) -> None:
 @periodic("close_polls", 60)
 async def close_polls(application: Application) -> None:
     """Stop polls whose deadline passed and send each coordinator the summary (issue #4)."""
-    from handlers.poll_results import close_due_polls
+    from handlers.polls.poll_results import close_due_polls
 
     await close_due_polls(application.bot_data["services"])
 
@@ -62,7 +62,7 @@ async def close_polls(application: Application) -> None:
 @periodic("crisis_digests", 60)
 async def crisis_digests(application: Application) -> None:
     """Crisis digests and the scheduled crisis kit, once per slot; replaced channel posts (issue #5)."""
-    from bot.digest import run_scheduled
+    from handlers.crisis.digest import run_scheduled
 
     await run_scheduled(application.bot_data["services"], application.bot)
 
@@ -96,7 +96,7 @@ def _unschedule_periodic(application: Application) -> None:
 
 async def start(application: Application) -> None:
     """The outbox task (every process sends its share, bot/senders.py); only the elected one (bot/leader.py) runs PERIODIC jobs."""
-    from bot import reminders
+    from handlers.reminders import planner as reminders
     from bot.leader import Leader
 
     services: Services = application.bot_data["services"]

@@ -31,7 +31,7 @@ Errors: 429 → wait `retry_after` (that chat, and everyone for up to a second);
 private chat → the person blocked the bot: row and all their pending rows `unreachable`, the
 user marked unreachable; a group or channel that refuses the bot (403 not a member / kicked,
 400 chat not found or not enough rights) → `refused`, never a person marked: the row waits, and
-is sent again in place when the bot is back in that chat (`my_chat_member`, handlers/chats.py)
+is sent again in place when the bot is back in that chat (`my_chat_member`, handlers/account/chats.py)
 or on request; 400 with `migrate_to_chat_id` (a group upgraded to a supergroup) → the move is
 recorded (storage/chats.py) and the row, with every other one queued for that chat, is sent to
 the new id; other 4xx → `failed` with Telegram's reason; 5xx or no connection → retried with
@@ -93,7 +93,7 @@ PAID_METHODS_PREFIX = ("send", "copyMessage")
 
 # Feature hooks keyed by Bot API method: `await hook(session, row_id, chat_id, result)` runs in the
 # transaction that records a successful send, with Telegram's result (issue #4: "sendPoll" →
-# handlers/polls.py learns the Telegram poll id). A failing hook is logged; the row stays sent.
+# handlers/polls/polls.py learns the Telegram poll id). A failing hook is logged; the row stays sent.
 OnSent = Callable[[Any, int, int, Any], Awaitable[None]]
 ON_SENT: dict[str, OnSent] = {}
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.errors import on_error
-from handlers import dialog, meetings, onboarding
-from handlers import coordination, new_meeting  # Meetings, a coordinator's side
-from handlers import groups  # Groups from nothing: /groupes, invitations, /coordinateur
-from bot import flood, retention  # noqa: F401  Hardening: guards; retention registers its periodic purge
-from handlers import privacy  # Hardening: /mesdonnees, /oublier
+from handlers.core import dialog
+from handlers.meetings import meetings
+from handlers.account import onboarding
+from handlers.meetings import coordination, new_meeting  # Meetings, a coordinator's side
+from handlers.account import groups  # Groups from nothing: /groupes, invitations, /coordinateur
+from bot import flood
+from handlers.account import retention  # noqa: F401  Hardening: guards; retention registers its periodic purge
+from handlers.account import privacy  # Hardening: /mesdonnees, /oublier
 
 
 def register_handlers(application: Application) -> None:
@@ -32,12 +35,12 @@ def register_handlers(application: Application) -> None:
     # 3. Buttons, by the prefix of their callback data.
     add(CallbackQueryHandler(onboarding.on_onboarding_button, pattern=r"^o:"))
     add(CallbackQueryHandler(onboarding.on_language_button, pattern=r"^l:"))
-    from handlers import reminders  # issue #3: its "m:ics:" calendar button must come before the generic "m:"
+    from handlers.reminders import reminders  # issue #3: its "m:ics:" calendar button must come before the generic "m:"
 
     add(CallbackQueryHandler(reminders.on_calendar_button, pattern=r"^m:ics:"))
     add(CallbackQueryHandler(meetings.on_meeting_button, pattern=r"^m:"))
 
-    # Meetings, a coordinator's side (handlers/new_meeting.py, handlers/coordination.py).
+    # Meetings, a coordinator's side (handlers/meetings/new_meeting.py, handlers/meetings/coordination.py).
     add(CommandHandler("nouvelle_rencontre", new_meeting.on_new_meeting, filters=private))
     add(CommandHandler("inscrits", coordination.on_registrants, filters=private))
     add(CommandHandler("gerer", coordination.on_manage, filters=private))
@@ -46,24 +49,24 @@ def register_handlers(application: Application) -> None:
     add(CallbackQueryHandler(coordination.on_coordination_button, pattern=r"^co:"))
     # End of: meetings, a coordinator's side.
 
-    # Groups: created, renamed, archived, linked to a Telegram chat, invited to (handlers/groups.py).
+    # Groups: created, renamed, archived, linked to a Telegram chat, invited to (handlers/account/groups.py).
     add(CommandHandler("groupes", groups.on_groups, filters=private))
     add(CommandHandler("coordinateur", groups.on_appoint, filters=private))
     add(CommandHandler("start", groups.on_start_in_group, filters=filters.ChatType.GROUPS))  # after ?startgroup=g<id>
     add(CallbackQueryHandler(groups.on_groups_button, pattern=r"^gp:"))
     # End of: groups.
 
-    # Hardening and personal data (bot/flood.py, handlers/privacy.py).
+    # Hardening and personal data (bot/flood.py, handlers/account/privacy.py).
     flood.install(application)  # group -2: flood throttle, edits ignored; group -1: file size limit
     add(CommandHandler("mesdonnees", privacy.on_my_data))  # refuses politely outside a private chat
     add(CommandHandler("oublier", privacy.on_forget))
     add(CallbackQueryHandler(privacy.on_privacy_button, pattern=r"^pv:"))
     # End of: hardening and personal data.
 
-    # Polls, date polls, questionnaires (issue #4: handlers/polls.py, date_polls.py, questionnaires.py, poll_results.py).
+    # Polls, date polls, questionnaires (issue #4: handlers/polls/polls.py, date_polls.py, questionnaires.py, poll_results.py).
     from telegram.ext import PollAnswerHandler, PollHandler
 
-    from handlers import date_polls, poll_results, polls, questionnaires
+    from handlers.polls import date_polls, poll_results, polls, questionnaires
 
     add(CommandHandler("sondage", polls.on_poll_command, filters=private))
     add(CommandHandler("sondage_dates", polls.on_date_poll_command, filters=private))
@@ -77,8 +80,8 @@ def register_handlers(application: Application) -> None:
     add(PollHandler(polls.on_poll_state))
     # End of: polls.
 
-    # Crisis communication (issue #5: handlers/crisis.py, bulletins.py, reports.py, digests.py).
-    from handlers import bulletins, crisis, digests, reports
+    # Crisis communication (issue #5: handlers/crisis/crisis.py, bulletins.py, reports.py, digests.py).
+    from handlers.crisis import bulletins, crisis, digests, reports
 
     add(CommandHandler("bulletin", bulletins.on_bulletin, filters=private))
     add(CommandHandler("suivi", bulletins.on_track))
@@ -101,18 +104,18 @@ def register_handlers(application: Application) -> None:
     add(MessageHandler(private & (filters.PHOTO | filters.Document.ALL), reports.on_attachment))
     # End of: crisis communication.
 
-    # Reminders and deliveries (issue #3: handlers/reminders.py; the "m:ics:" button is registered above).
+    # Reminders and deliveries (issue #3: handlers/reminders/reminders.py; the "m:ics:" button is registered above).
     add(CommandHandler("rappels", reminders.on_reminders, filters=private))
     add(CommandHandler("rappels_rencontre", reminders.on_meeting_reminders, filters=private))
     add(CommandHandler("envois", reminders.on_sends, filters=private))
     add(CallbackQueryHandler(reminders.on_reminder_button, pattern=r"^r:"))
     # End of: reminders.
 
-    # The bot's own place in chats (handlers/chats.py): added/removed (refused sends go again once it is back), blocked,
+    # The bot's own place in chats (handlers/account/chats.py): added/removed (refused sends go again once it is back), blocked,
     # and groups upgraded to supergroups (their new id is followed everywhere).
     from telegram.ext import ChatMemberHandler
 
-    from handlers import chats
+    from handlers.account import chats
 
     add(ChatMemberHandler(chats.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     add(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_chat_migrated))

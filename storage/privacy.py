@@ -53,7 +53,7 @@ from storage.updates import ProcessedUpdate
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "relais-sante-export/2"  # 2: labelled for people to read (bot/my_data.py)
+EXPORT_FORMAT = "relais-sante-export/2"  # 2: labelled for people to read (handlers/account/my_data.py)
 PERSON_COLUMN_NAMES = frozenset({"user_id", "created_by", "sender", "sender_id", "author_id", "reporter_id"})
 # How a feature table forgets a person, when it cannot say so in `info` (table name -> mode).
 FORGET_POLICY: dict[str, str] = {
@@ -137,7 +137,7 @@ def jsonable(value: Any) -> Any:
 
 async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> dict[str, Any]:
     """Everything stored about `user_id`: their profile, every row that names them, and the
-    messages to others that name them. Values as stored (bot/my_data.py puts words on them)."""
+    messages to others that name them. Values as stored (handlers/account/my_data.py puts words on them)."""
     users = Base.metadata.tables[User.__tablename__]
     profile = (await session.execute(select(users).where(users.c.id == user_id))).mappings().first()
     tables: dict[str, list[dict[str, Any]]] = {}

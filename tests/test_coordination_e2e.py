@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from bot.dates import When, format_when
 from storage import meetings as store
 from storage.models import Dialog, Group, Meeting, MeetingSession, OutboxMessage, Registration, utcnow
-from bot import session_events
+from handlers.reminders import session_events
 from tests.harness import COORDINATOR_ID, BotHarness, Person
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import digest
+from handlers.crisis import digest
 from storage import crisis as store
 from storage.crisis_models import Bulletin
 from storage.models import User, utcnow

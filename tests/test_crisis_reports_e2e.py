@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.crisis_kit import gather
+from handlers.crisis.crisis_kit import gather
 from bot.sample_data import load_samples
 from storage import crisis as store
 from storage.crisis_models import FieldReport

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from handlers.poll_results import close_due_polls
+from handlers.polls.poll_results import close_due_polls
 from storage.db import Database
 from storage.models import Group, Membership, OutboxMessage, User, utcnow
 from storage.polls_models import PollRecipient, PollTextAnswer, PollVote

@@ -17,7 +17,7 @@ from babel.dates import format_date
 from sqlalchemy import func, select
 from telegram.ext import CommandHandler
 
-from bot.qr import qr_png
+from handlers.core.qr import qr_png
 from storage.models import Group, Meeting, MeetingSession, Membership, Registration, User
 from tests.harness import COORDINATOR_ID, BotHarness, Person
 

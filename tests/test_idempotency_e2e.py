@@ -17,7 +17,7 @@ from sqlalchemy import update as sa_update
 
 from bot.app import build_application, start_application, stop_application
 from bot.config import Settings
-from bot.retention import run_purge
+from handlers.account.retention import run_purge
 from bot.runner import WEBHOOK_PATH
 from bot.webhook import WebhookServer
 from storage.db import Database

@@ -59,7 +59,7 @@ async def test_my_data_uses_labels_in_my_language(bot: BotHarness) -> None:
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_every_table_and_column_a_person_may_find_has_a_label(lang: str) -> None:
-    """A feature that adds a table holding people adds its labels too (bot/my_data.py)."""
+    """A feature that adds a table holding people adds its labels too (handlers/account/my_data.py)."""
     messages = catalogue(lang)
     missing = []
     for table, _ in [(Base.metadata.tables["users"], []), *personal_tables()]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.poll_results import close_due_polls
+from handlers.polls.poll_results import close_due_polls
 from tests.harness import BotHarness
 from tests.polls_support import create_quick_poll, native_poll_of, only_poll, seed_group, services, vote
 

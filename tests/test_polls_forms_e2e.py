@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from handlers.poll_results import close_due_polls
+from handlers.polls.poll_results import close_due_polls
 from storage.polls_models import PollTextAnswer
 from tests.harness import BotHarness
 from tests.polls_support import GROUP, forge, only_poll, seed_group, services

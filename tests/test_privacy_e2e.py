@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from bot.background import PERIODIC
 from bot.config import Settings
-from bot.retention import run_purge
+from handlers.account.retention import run_purge
 from bot.sample_data import load_samples
 from bot.services import Services
 from storage import dialogs, outbox

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 from sqlalchemy import func, select, update
 
-from bot import reminders, session_events
-from bot.reminders import EVE_18, decide, due_time, parse_offsets
-from handlers.render import when_text
+from handlers.reminders import planner as reminders, session_events
+from handlers.reminders.planner import EVE_18, decide, due_time, parse_offsets
+from handlers.core.render import when_text
 from storage import meetings as store
 from storage.db import Database
 from storage.meetings import SessionDraft

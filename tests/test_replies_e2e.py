@@ -1,4 +1,4 @@
-"""Direct replies (bot/transport.py through handlers/common.py): what a person sees when Telegram
+"""Direct replies (bot/transport.py through handlers/core/common.py): what a person sees when Telegram
 says no to one of them."""
 
 from __future__ import annotations

@@ -16,14 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import charts, notify
+from bot import notify
+from handlers.polls import charts
 from bot.i18n import t, tn
 from bot.services import Services
 from bot.transport import file_param
-from handlers.common import Ctx, Reply, callback_parts, handler, int_or_none, send_late
-from handlers.date_polls import WORD, slot_text
-from handlers.polls import coordinator_lang, deadline_text
-from handlers.render import shorten
+from handlers.core.common import Ctx, Reply, callback_parts, handler, int_or_none, send_late
+from handlers.polls.date_polls import WORD, slot_text
+from handlers.polls.polls import coordinator_lang, deadline_text
+from handlers.core.render import shorten
 from storage import outbox
 from storage import polls as store
 from storage.models import utcnow

@@ -22,9 +22,10 @@ from bot import notify
 from bot.dates import format_moment
 from bot.i18n import SafeHTML, t
 from bot.services import Services
-from handlers import bulletins, dialog
-from handlers.common import Ctx, Reply, callback_parts, handler, int_or_none
-from handlers.crisis import (
+from handlers.crisis import bulletins
+from handlers.core import dialog
+from handlers.core.common import Ctx, Reply, callback_parts, handler, int_or_none
+from handlers.crisis.shared import (
     attachment_payload,
     category_label,
     cell_chat_id,

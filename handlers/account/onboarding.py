@@ -12,9 +12,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import keys_with_prefix, t
-from handlers import dialog, groups, meetings
-from handlers.common import Ctx, callback_parts, handler, int_or_none
-from handlers.render import session_card
+from handlers.core import dialog
+from handlers.account import groups
+from handlers.meetings import meetings
+from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.render import session_card
 from storage import dialogs
 from storage import groups as groups_store
 from storage import meetings as meetings_store

@@ -75,7 +75,7 @@ def plain(text: str) -> str:
 
 async def gather(session: AsyncSession, services: Services, *, now: datetime, lang: str) -> KitData:
     """Everything the kit prints, read in the caller's transaction."""
-    from handlers.crisis import category_label, priority_label, source_label
+    from handlers.crisis.shared import category_label, priority_label, source_label
 
     tz = services.tz
     bulletins = [

@@ -16,7 +16,7 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.common import Ctx, handler
+from handlers.core.common import Ctx, handler
 from storage import dialogs
 from storage.models import Dialog
 

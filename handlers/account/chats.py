@@ -17,7 +17,7 @@ from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.services import Services
-from handlers.common import Ctx, handler
+from handlers.core.common import Ctx, handler
 from storage import outbox
 from storage.chats import record_move
 from storage.models import utcnow
@@ -63,7 +63,7 @@ async def on_my_chat_member(ctx: Ctx, update: Update, context: ContextTypes.DEFA
         again = []
     if was == now and not again:
         return
-    from handlers.crisis import on_bot_membership  # the crisis feature builds on this module
+    from handlers.crisis.crisis import on_bot_membership  # the crisis feature builds on this module
 
     await on_bot_membership(ctx, chat.id, present=now, requeued=len(again), event=update.update_id)
 

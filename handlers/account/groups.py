@@ -19,9 +19,9 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.i18n import SafeHTML, t
-from bot.qr import qr_png
-from handlers import dialog
-from handlers.common import Ctx, Keyboard, Reply, callback_parts, handler, int_or_none
+from handlers.core.qr import qr_png
+from handlers.core import dialog
+from handlers.core.common import Ctx, Keyboard, Reply, callback_parts, handler, int_or_none
 from storage import dialogs
 from storage import groups as store
 from storage import meetings as meetings_store

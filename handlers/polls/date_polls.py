@@ -15,8 +15,8 @@ from telegram.ext import ContextTypes
 from bot import notify
 from bot.dates import When, format_when
 from bot.i18n import t
-from handlers.common import Ctx, handler, int_or_none
-from handlers.polls import deadline_text
+from handlers.core.common import Ctx, handler, int_or_none
+from handlers.polls.polls import deadline_text
 from storage import meetings as meetings_store
 from storage import outbox
 from storage import polls as store

@@ -129,7 +129,7 @@ def utf16_len(text: str) -> int:
 
 def item_line(b: Bulletin, lang: str, link: str | None) -> str:
     """One bulletin in one line: priority, number (linked), title, source."""
-    from handlers.crisis import PRIORITY_ICONS, source_label
+    from handlers.crisis.shared import PRIORITY_ICONS, source_label
 
     title = b.title if len(b.title) <= 150 else b.title[:149] + "…"
     icon, source = PRIORITY_ICONS.get(b.priority, ""), source_label(b.source, lang)
@@ -175,7 +175,7 @@ def digest_messages(
     bulletins: Sequence[Bulletin], lang: str, links: dict[int, str], *, header: Callable[[int, int], str], footer: str = ""
 ) -> list[str]:
     """The digest as ready-to-send HTML messages, grouped by category."""
-    from handlers.crisis import category_label
+    from handlers.crisis.shared import category_label
 
     by_category: dict[str, list[Bulletin]] = defaultdict(list)
     for b in bulletins:
@@ -207,7 +207,7 @@ def digest_messages(
 
 def bulletin_links(bulletins: Sequence[Bulletin], posts: dict[int, int], channel: int | None) -> dict[int, str]:
     """Each bulletin's channel post, or else its first own link."""
-    from handlers.crisis import channel_link
+    from handlers.crisis.shared import channel_link
 
     links = {}
     for b in bulletins:
@@ -228,7 +228,7 @@ class DigestResult:
 
 async def run_digest(services: Services, now: datetime | None = None, bot: Bot | None = None) -> DigestResult | None:
     """Post the digest of the latest slot if nobody did yet; None when already done or unscheduled."""
-    from handlers.crisis import channel_chat_id
+    from handlers.crisis.shared import channel_chat_id
 
     now = now or utcnow()
     settings = services.settings
@@ -329,8 +329,8 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
         return False
     if slot is None:
         return False
-    from bot.crisis_kit import gather, kit_filename, render
-    from handlers.crisis import cell_targets
+    from handlers.crisis.crisis_kit import gather, kit_filename, render
+    from handlers.crisis.shared import cell_targets
 
     key, lang = slot.isoformat(), services.settings.default_locale
     async with services.db.begin() as session:  # short: read, then render with no transaction open
@@ -354,8 +354,8 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
 async def run_scheduled(services: Services, bot: Bot | None = None, now: datetime | None = None) -> None:
     """The minute job: digest, scheduled kit, any replaced channel post left to edit, and
     field reports that never reached the crisis cell (it had no member or chat yet)."""
-    from handlers.bulletins import fix_channel_edits
-    from handlers.reports import deliver_waiting_reports
+    from handlers.crisis.bulletins import fix_channel_edits
+    from handlers.crisis.reports import deliver_waiting_reports
 
     await run_digest(services, now, bot)
     await run_kit(services, now)

@@ -14,9 +14,9 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.i18n import t, tn
-from handlers import dialog
-from handlers.common import Ctx, handler, int_or_none
-from handlers.polls import deadline_text, start_wizard
+from handlers.core import dialog
+from handlers.core.common import Ctx, handler, int_or_none
+from handlers.polls.polls import deadline_text, start_wizard
 from storage import dialogs, outbox
 from storage import polls as store
 from storage.models import Dialog

@@ -9,7 +9,7 @@ exist, the old post is edited to point to the new (see `queue_channel_edit`).
 A post the channel refuses (the bot removed from it, a wrong id) is never reported as
 published: the crisis cell is told at once (outbox ON_FAILED hook), /suivi and /envois show the
 post's state, and the same outbox row is sent again, once, when the bot is back in the channel
-(handlers/chats.py) or when the cell presses "Republier".
+(handlers/account/chats.py) or when the cell presses "Republier".
 
 Buttons: "cb:<step>:<value>" (the /bulletin conversation), "ca:ok|no:<bulletin>" (answers),
 "cv:ref|now|in|rep:<bulletin>:<minutes>" (/suivi). Every press is checked again on the server.
@@ -32,9 +32,9 @@ from bot.chats import configured_value
 from bot.dates import format_time
 from bot.i18n import SafeHTML, t
 from bot.services import Services
-from handlers import dialog
-from handlers.common import Ctx, callback_parts, handler, int_or_none
-from handlers.crisis import (
+from handlers.core import dialog
+from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.crisis.shared import (
     ack_keyboard,
     attachment_payload,
     audience_label,

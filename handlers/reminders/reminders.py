@@ -5,14 +5,14 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import ics
-from bot import reminders as planner
+from handlers.meetings import ics
+from handlers.reminders import planner
 from bot.chats import CELL, CHANNEL, configured_chats
 from bot.dates import format_moment
-from handlers import dialog
-from handlers.common import Ctx, callback_action, callback_parts, handler, int_or_none
-from handlers.crisis import refusal_reason
-from handlers.render import meeting_picker, session_label
+from handlers.core import dialog
+from handlers.core.common import Ctx, callback_action, callback_parts, handler, int_or_none
+from handlers.crisis.shared import refusal_reason
+from handlers.core.render import meeting_picker, session_label
 from storage import dialogs
 from storage import meetings as meetings_store
 from storage import reminders as store

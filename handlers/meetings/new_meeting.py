@@ -1,11 +1,11 @@
 """/nouvelle_rencontre: a coordinator creates a meeting and its sessions in a guided conversation.
 
-The answers live in the `Dialog` row (handlers/dialog.py), so a restart or an idle hour never
+The answers live in the `Dialog` row (handlers/core/dialog.py), so a restart or an idle hour never
 leaves half a meeting in the database: nothing is stored until "Publier". Steps answered by
 typing are declared with `dialog.flow`; button steps go through `on_new_meeting_button` (callback data
 "nr:<action>:<n>"), which re-checks the step and the user's rights on every press.
 
-The small parsers here (date, place, capacity) are shared with /gerer (handlers/coordination.py).
+The small parsers here (date, place, capacity) are shared with /gerer (handlers/meetings/coordination.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from telegram.ext import ContextTypes
 
 from bot.dates import DateParseError, When, date_hint, format_when, parse_when
 from bot.i18n import SafeHTML, t
-from handlers import dialog
-from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core import dialog
+from handlers.core.common import Ctx, callback_parts, handler, int_or_none
 from storage import dialogs
 from storage import meetings as store
 from storage import users as users_store

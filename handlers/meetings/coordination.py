@@ -1,4 +1,4 @@
-"""A coordinator's tools for published meetings: /inscrits, /gerer, /lien (/coordinateur: handlers/groups.py).
+"""A coordinator's tools for published meetings: /inscrits, /gerer, /lien (/coordinateur: handlers/account/groups.py).
 
 Buttons carry "co:<action>:<id>" (a meeting id for ins|ger|lnk, a session id otherwise). The
 id comes from the client, so every press reloads the meeting and checks that this user may
@@ -6,7 +6,7 @@ manage its group before doing anything: a forged button from a professional, or 
 coordinator of another group, is refused and changes nothing.
 
 Changes to a session (/gerer) are told to every registrant through the outbox, in their own
-language, in the same transaction as the change; then `bot.session_events.on_session_changed`
+language, in the same transaction as the change; then `handlers.reminders.session_events.on_session_changed`
 lets reminders and calendar files follow.
 """
 
@@ -20,14 +20,14 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.dates import When, format_when
-from bot.export import filename_for, registrants_csv
+from handlers.meetings.export import filename_for, registrants_csv
 from bot.i18n import t
-from bot.qr import qr_png
-from bot.session_events import on_session_changed
-from handlers import dialog
-from handlers.common import Ctx, callback_parts, handler, int_or_none
-from handlers.meetings import announce_promotions
-from handlers.new_meeting import (
+from handlers.core.qr import qr_png
+from handlers.reminders.session_events import on_session_changed
+from handlers.core import dialog
+from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.meetings.meetings import announce_promotions
+from handlers.meetings.new_meeting import (
     AnswerError,
     capacity_label,
     deep_link,
@@ -39,7 +39,7 @@ from handlers.new_meeting import (
     read_place,
     when_from_data,
 )
-from handlers.render import meeting_picker, session_label, when_text
+from handlers.core.render import meeting_picker, session_label, when_text
 from storage import dialogs
 from storage import meetings as store
 from storage.models import Dialog, Meeting, MeetingSession

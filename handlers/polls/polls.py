@@ -25,9 +25,9 @@ from bot import notify
 from bot.dates import DateParseError, When, date_examples, error_message, format_when, parse_when
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
-from handlers import dialog
-from handlers.common import Ctx, callback_parts, handler, int_or_none, run_once
-from handlers.render import meeting_picker
+from handlers.core import dialog
+from handlers.core.common import Ctx, callback_parts, handler, int_or_none, run_once
+from handlers.core.render import meeting_picker
 from storage import dialogs, outbox
 from storage import meetings as meetings_store
 from storage import polls as store
@@ -472,11 +472,11 @@ async def publish(ctx: Ctx, dlg: Dialog) -> None:
     if poll.kind == store.QUICK:
         queued = await queue_native_polls(ctx, poll, recipients, send.id)
     elif poll.kind == store.DATES:
-        from handlers.date_polls import queue_date_poll
+        from handlers.polls.date_polls import queue_date_poll
 
         queued = await queue_date_poll(ctx, poll, [uid for _, uid in recipients if uid is not None], send.id)
     else:
-        from handlers.questionnaires import queue_invitations
+        from handlers.polls.questionnaires import queue_invitations
 
         queued = await queue_invitations(ctx, poll, [uid for _, uid in recipients if uid is not None], send.id)
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)

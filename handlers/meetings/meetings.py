@@ -5,10 +5,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import ics, notify
+from bot import notify
+from handlers.meetings import ics
 from bot.i18n import SafeHTML, t
-from handlers.common import Ctx, callback_action, handler
-from handlers.render import SessionLike, place_text, session_card, session_label, session_picker, when_text
+from handlers.core.common import Ctx, callback_action, handler
+from handlers.core.render import SessionLike, place_text, session_card, session_label, session_picker, when_text
 from storage import meetings as store
 from storage import reminders as reminders_store
 from storage.meetings import SessionView

@@ -5,7 +5,7 @@ session, after the change: a listener can reschedule reminders, queue updated ca
 (`ms.version` is the ICS SEQUENCE) or drop obsolete outbox rows, and it all commits — or not —
 together with the change itself.
 
-    from bot import session_events
+    from handlers.reminders import session_events
 
     @session_events.subscribe
     async def reschedule(session, ms, kind): ...

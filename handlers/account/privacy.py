@@ -12,9 +12,9 @@ import json
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import my_data
+from handlers.account import my_data
 from bot.i18n import SUPPORTED, t
-from handlers.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.common import Ctx, callback_parts, handler, int_or_none
 from storage import privacy as store
 
 CONFIRM_SECONDS = 15 * 60  # an /oublier confirmation button older than this is refused

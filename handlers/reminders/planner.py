@@ -32,13 +32,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
-from bot import ics, session_events
+from handlers.meetings import ics
+from handlers.reminders import session_events
 from bot.dates import format_time
 from bot.i18n import SUPPORTED, t, tn
 from bot.notify import message_payload
 from bot.services import Services
 from bot.transport import file_param
-from handlers.render import place_text, when_text
+from handlers.core.render import place_text, when_text
 from storage import outbox
 from storage import reminders as store
 from storage.db import Database
@@ -92,7 +93,7 @@ _EVE = re.compile(r"^(?:la\s+)?(?:veille|eve|day\s+before)(?:\s+(?:a|at))?\s*(\d
 
 def parse_offsets(text: str) -> list[int] | None:
     """ "7j, veille 18h, 2h" → [10080, -1080, 120]; "2 semaines" → [20160]; "défaut" → None; "aucun" → []."""
-    from handlers.dialog import normalized
+    from handlers.core.dialog import normalized
 
     cleaned = normalized(text)
     if cleaned in ("defaut", "default", "par defaut"):
@@ -358,7 +359,7 @@ async def run_planner(application: Application) -> None:
 async def follow_session_change(session: AsyncSession, ms: MeetingSession, kind: str) -> None:
     """A session moved, changed place or was cancelled: reminders and calendar files follow.
 
-    Registrants are told by the coordinator's handler (bot/session_events.py callers); here
+    Registrants are told by the coordinator's handler (handlers/reminders/session_events.py callers); here
     pending reminders carrying the old details are dropped, marks made for the old start are
     re-planned (if still ahead) or superseded, and holders of the .ics get the new version.
     """

@@ -1,0 +1,1 @@
+"""People and groups: onboarding, groups and invitations, the bot's place in chats, personal data."""

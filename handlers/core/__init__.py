@@ -1,0 +1,1 @@
+"""Shared handler infrastructure: the @handler transaction, guided dialogs, rendering, light shared UI."""

@@ -1,0 +1,1 @@
+"""Crisis communication: bulletins, reports, digests, the printable crisis kit."""

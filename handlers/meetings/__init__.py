@@ -1,0 +1,1 @@
+"""Meetings: browsing and registering, creating and coordinating sessions, calendar files, exports."""

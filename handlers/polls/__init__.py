@@ -1,0 +1,1 @@
+"""Polls, date polls, questionnaires and their results (charts included)."""

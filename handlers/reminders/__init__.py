@@ -1,0 +1,1 @@
+"""Reminders: the planner that queues them, the screens that set them, session-change events."""
