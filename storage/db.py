@@ -50,7 +50,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000) -> None:
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000, *, begin_event: bool = True) -> None:
+    """PRAGMAs on every new connection, and `BEGIN IMMEDIATE` for every transaction: through the
+    "begin" event, or (`begin_event=False`, the inline Session's engine) through the dialect's own
+    `do_begin`: an engine with a connection event runs its event hooks around every statement."""
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take effect
@@ -60,6 +64,10 @@ def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
+
+    if not begin_event:
+        engine.dialect.do_begin = inline_session.begin_immediate  # type: ignore[method-assign]
+        return
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
@@ -199,7 +207,7 @@ class Database:
         self._sync_sessionmaker: sessionmaker[Session] | None = None
         if self.is_sqlite and driver == "session" and path != ":memory:":
             self._sync_engine = inline_session.sqlite_engine(path, echo=echo, timeout=10)
-            _prepare_sqlite(self._sync_engine, 10000)
+            _prepare_sqlite(self._sync_engine, 10000, begin_event=False)
             self._sync_sessionmaker = sessionmaker(self._sync_engine, expire_on_commit=False)
 
     @asynccontextmanager

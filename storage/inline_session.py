@@ -37,6 +37,11 @@ def sqlite_engine(path: str, *, echo: bool, timeout: float) -> Engine:
     )
 
 
+def begin_immediate(dbapi_connection: Any) -> None:
+    """The pysqlite dialect's `do_begin`: take the write lock at BEGIN, as storage.db does for the async engine."""
+    dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
 class _Nested:
     """`async with session.begin_nested():` over the Session's SAVEPOINT."""
 
