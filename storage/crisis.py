@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, literal, select, update
+from sqlalchemy import String, and_, bindparam, case, cast, exists, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from storage import core
 from storage.db import dialect_insert
 from storage.crisis_models import Bulletin, BulletinAck, CrisisRun, DigestOptOut, FieldReport
 from storage.models import Group, Membership, OutboxMessage, Setting, User
+from storage.types import UTCDateTime
 
 CATEGORIES = ("epidemic", "shortage", "cyber", "care_org", "prevention", "other")
 SOURCES = ("ars", "has", "dgs", "ansm", "ght", "cpam", "cpts", "other")
@@ -136,7 +140,8 @@ async def cancel_escalations(session: AsyncSession, bulletin: Bulletin, *, reaso
 
 
 async def get_bulletin(session: AsyncSession, bulletin_id: int) -> Bulletin | None:
-    return await session.get(Bulletin, bulletin_id)
+    """`session.get`, through one Core statement (every acknowledgement button reads it: storage/core.py)."""
+    return await core.run(session, core.get, Bulletin, bulletin_id)
 
 
 async def in_force(session: AsyncSession, limit: int | None = None) -> list[Bulletin]:
@@ -221,12 +226,17 @@ async def replaced_awaiting_edit(session: AsyncSession) -> list[Bulletin]:
 
 
 # -- acknowledgements and escalation -----------------------------------------------------------
+_OUTBOX = OutboxMessage.__table__
+_SENT_TO = select(_OUTBOX.c.id).where(_OUTBOX.c.purpose == bindparam("purpose"), _OUTBOX.c.chat_id == bindparam("chat"))
+
+
+def _was_recipient(session: Session, bulletin_id: int, user_id: int) -> bool:
+    return session.connection().execute(_SENT_TO, {"purpose": urgent_purpose(bulletin_id), "chat": user_id}).first() is not None
+
+
 async def was_recipient(session: AsyncSession, bulletin_id: int, user_id: int) -> bool:
     """Whether the urgent bulletin was sent (or queued) to this user privately."""
-    found = await session.scalar(
-        select(OutboxMessage.id).where(OutboxMessage.purpose == urgent_purpose(bulletin_id), OutboxMessage.chat_id == user_id)
-    )
-    return found is not None
+    return await core.run(session, _was_recipient, bulletin_id, user_id)
 
 
 def relance_purposes(bulletin_id: int, rounds: int) -> list[str]:
@@ -234,21 +244,36 @@ def relance_purposes(bulletin_id: int, rounds: int) -> list[str]:
     return [f"{relance_prefix(bulletin_id)}{n}" for n in range(1, rounds + 1)]
 
 
+def _ack_statement(insert: Any) -> Any:
+    """The acknowledgement upsert in one dialect, built once."""
+    stmt = insert(BulletinAck.__table__).values(
+        bulletin_id=bindparam("bid"), user_id=bindparam("uid"), answer=bindparam("answer"),
+        answered_at=bindparam("now", type_=UTCDateTime()),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["bulletin_id", "user_id"], set_={"answer": stmt.excluded.answer, "answered_at": stmt.excluded.answered_at}
+    )
+
+
+_ACK = {"sqlite": _ack_statement(sqlite.insert), "postgresql": _ack_statement(postgresql.insert)}
+_SKIP_RELANCES = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.purpose.in_(bindparam("purposes", expanding=True)), _OUTBOX.c.chat_id == bindparam("chat"),
+           _OUTBOX.c.status == "pending")
+    .values(status="skipped", last_error="acknowledged")
+)
+
+
+def _record_answer(session: Session, bulletin_id: int, escalations: int, user_id: int, answer: str, now: datetime) -> None:
+    connection = session.connection()
+    connection.execute(_ACK[connection.dialect.name], {"bid": bulletin_id, "uid": user_id, "answer": answer, "now": now})
+    if escalations:
+        connection.execute(_SKIP_RELANCES, {"purposes": relance_purposes(bulletin_id, escalations), "chat": user_id})
+
+
 async def record_answer(session: AsyncSession, bulletin: Bulletin, user_id: int, answer: str, *, now: datetime) -> None:
-    """Keep the latest answer and drop reminders still queued for this person."""
-    stmt = dialect_insert(session, BulletinAck).values(bulletin_id=bulletin.id, user_id=user_id, answer=answer, answered_at=now)
-    stmt = stmt.on_conflict_do_update(index_elements=["bulletin_id", "user_id"], set_={"answer": answer, "answered_at": now})
-    await session.execute(stmt)
-    if bulletin.escalations:
-        await session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)),
-                OutboxMessage.chat_id == user_id,
-                OutboxMessage.status == "pending",
-            )
-            .values(status="skipped", last_error="acknowledged")
-        )
+    """Keep the latest answer and drop reminders still queued for this person (Core, storage/core.py)."""
+    await core.run(session, _record_answer, bulletin.id, bulletin.escalations, user_id, answer, now)
 
 
 async def answer_of(session: AsyncSession, bulletin_id: int, user_id: int) -> str | None:

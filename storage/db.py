@@ -15,14 +15,16 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import Engine, MetaData, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from storage import inline_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,8 +50,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int = 30000) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000, *, begin_event: bool = True) -> None:
+    """PRAGMAs on every new connection, and `BEGIN IMMEDIATE` for every transaction: through the
+    "begin" event, or (`begin_event=False`, the inline Session's engine) through the dialect's own
+    `do_begin`: an engine with a connection event runs its event hooks around every statement."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take effect
         cursor = dbapi_connection.cursor()
@@ -59,7 +65,11 @@ def _prepare_sqlite(engine: AsyncEngine, busy_timeout_ms: int = 30000) -> None:
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    if not begin_event:
+        engine.dialect.do_begin = inline_session.begin_immediate  # type: ignore[method-assign]
+        return
+
+    @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
         cursor = connection.connection.cursor()  # at the DBAPI level: no SQLAlchemy execution per transaction
         cursor.execute("BEGIN IMMEDIATE")
@@ -172,12 +182,13 @@ class Database:
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict = {"echo": echo, "hide_parameters": True}  # a failed statement is logged without what people typed
+        driver = os.environ.get("SQLITE_DRIVER", "session")  # session | inline | thread (see below)
+        path = parsed.database or ":memory:"
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
-            if os.environ.get("SQLITE_DRIVER", "inline") != "thread":  # see storage/sqlite_inline.py
+            if driver != "thread":  # see storage/sqlite_inline.py
                 from storage import sqlite_inline
 
-                path = parsed.database or ":memory:"
                 # 10 s, not 30: a statement waiting here for another process's write blocks the loop.
                 kwargs["async_creator"] = lambda: sqlite_inline.connect(path, timeout=10)
         else:
@@ -186,13 +197,28 @@ class Database:
         self._pg_slots = None if self.is_sqlite else _ConnectionSlots(2 * size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            _prepare_sqlite(self.engine, 30000 if "async_creator" not in kwargs else 10000)
+            _prepare_sqlite(self.engine.sync_engine, 30000 if "async_creator" not in kwargs else 10000)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._sqlite_queue = _sqlite_queue_for(parsed.database or ":memory:") if self.is_sqlite else None
+        self._sqlite_queue = _sqlite_queue_for(path) if self.is_sqlite else None
+        # Transactions on SQLite run on a synchronous Session in the loop's thread (storage/inline_session.py);
+        # `self.engine` (migrations, tools, tests) stays async. A memory database is one per connection,
+        # so it keeps the async engine only.
+        self._sync_engine: Engine | None = None
+        self._sync_sessionmaker: sessionmaker[Session] | None = None
+        if self.is_sqlite and driver == "session" and path != ":memory:":
+            self._sync_engine = inline_session.sqlite_engine(path, echo=echo, timeout=10)
+            _prepare_sqlite(self._sync_engine, 10000, begin_event=False)
+            self._sync_sessionmaker = sessionmaker(self._sync_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
+        if self._sync_sessionmaker is not None:
+            assert self._sqlite_queue is not None
+            async with self._sqlite_queue.turn():
+                with self._sync_sessionmaker() as sync_session, sync_session.begin():
+                    yield cast(AsyncSession, inline_session.InlineSession(sync_session))
+            return
         if self._sqlite_queue is not None:
             async with self._sqlite_queue.turn(), self.sessionmaker() as session, session.begin():
                 yield session
@@ -221,4 +247,6 @@ class Database:
         raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
         await self.engine.dispose()

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from storage import core
 from storage.models import Group, Meeting, MeetingSession, Membership, Registration, User, utcnow
 
 CONFIRMED, WAITLISTED, CANCELLED = "confirmed", "waitlisted", "cancelled"
@@ -195,25 +197,58 @@ async def upcoming_sessions(
     else:
         page_stmt, total_stmt = _GROUPS_PAGE, _GROUPS_TOTAL
         params["group_ids"] = list(group_ids)
-    page = (await session.execute(page_stmt, params)).all()
+    return await core.run(session, _upcoming, page_stmt, total_stmt, params)
+
+
+def _upcoming(session: Session, page_stmt: Any, total_stmt: Any, params: dict[str, object]) -> tuple[list[SessionView], int]:
+    connection = session.connection()
+    page = connection.execute(page_stmt, params).all()
     if page:
         total = int(page[0][_N_SESSION + _N_MEETING])
     else:  # past the last page (a stale pager button): still say how many there are
-        total = int(await session.scalar(total_stmt, params) or 0)
+        total = int(connection.execute(total_stmt, params).scalar() or 0)
     return [_view(row) for row in page], total
 
 
-async def session_view(session: AsyncSession, session_id: int, user_id: int) -> SessionView | None:
-    ms = await session.get(MeetingSession, session_id, options=[selectinload(MeetingSession.meeting)])
-    if ms is None:
-        return None
-    confirmed, waitlisted = await _status_counts(session, session_id)
-    my = await session.scalar(
-        select(Registration.status).where(
-            Registration.session_id == session_id, Registration.user_id == user_id, Registration.status != CANCELLED
-        )
+_MS_COLUMNS, _MT_COLUMNS = core.columns(MeetingSession), core.columns(Meeting)
+_N_MS, _N_MT = len(_MS_COLUMNS), len(_MT_COLUMNS)
+# A session, its meeting, its seat counts and the reader's own status: one statement (was four).
+_SESSION_VIEW = (
+    select(
+        *_MS_COLUMNS,
+        *_MT_COLUMNS,
+        *_seat_counts(_MS.c.id),
+        select(_REG.c.status)
+        .where(_REG.c.session_id == _MS.c.id, _REG.c.user_id == bindparam("uid"), _REG.c.status != CANCELLED)
+        .scalar_subquery(),
     )
-    return SessionView(ms, ms.meeting, confirmed, waitlisted, my)
+    .join(_MT, _MS.c.meeting_id == _MT.c.id)
+    .where(_MS.c.id == bindparam("sid"))
+)
+
+
+def _tracked_session(session: Session, row: Any) -> MeetingSession:
+    """The session and its meeting (the first columns of `row`) as tracked ORM objects, `ms.meeting` set."""
+    ms = core.attach(session, MeetingSession, core.row_values(MeetingSession, row[:_N_MS]))
+    meeting = core.attach(session, Meeting, core.row_values(Meeting, row[_N_MS : _N_MS + _N_MT]))
+    if "meeting" not in ms.__dict__:
+        set_committed_value(ms, "meeting", meeting)
+    return ms
+
+
+def _session_view(session: Session, session_id: int, user_id: int) -> SessionView | None:
+    session.flush()
+    row = session.connection().execute(_SESSION_VIEW, {"sid": session_id, "uid": user_id}).first()
+    if row is None:
+        return None
+    ms = _tracked_session(session, row)
+    confirmed, waitlisted, my = row[_N_MS + _N_MT :]
+    return SessionView(ms, ms.meeting, int(confirmed or 0), int(waitlisted or 0), my)
+
+
+async def session_view(session: AsyncSession, session_id: int, user_id: int) -> SessionView | None:
+    """A session as one person sees it (the cancel question, its card): one Core statement."""
+    return await core.run(session, _session_view, session_id, user_id)
 
 
 _SEAT_COUNTS = select(*_seat_counts(bindparam("sid")))
@@ -263,15 +298,20 @@ _REGISTRATION_STATE = select(
     *_seat_counts(bindparam("sid")),
 )
 _INSERT_REGISTRATION = insert(_REG).returning(_REG.c.id)
+_DELETE_REGISTRATION = delete(_REG).where(_REG.c.id == bindparam("rid"))
 _POSITION = select(func.count()).where(
     _REG.c.session_id == bindparam("sid"), _REG.c.status == WAITLISTED, _REG.c.id <= bindparam("rid")
 )
 
 
 async def register(session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None) -> RegisterResult:
-    """Give the user a seat, or a place on the waiting list. Idempotent."""
-    now = now or utcnow()
-    row = (await session.execute(_LOCK_FOR_REGISTRATION, {"sid": session_id})).first()
+    """Give the user a seat, or a place on the waiting list. Idempotent. Core statements, one bridge (storage/core.py)."""
+    return await core.run(session, _register, session_id, user_id, now or utcnow())
+
+
+def _register(session: Session, session_id: int, user_id: int, now: datetime) -> RegisterResult:
+    connection = session.connection()
+    row = connection.execute(_LOCK_FOR_REGISTRATION, {"sid": session_id}).first()
     if row is None:
         return RegisterResult("missing")
     ms, meeting = SessionInfo(*row[:_N_SESSION]), MeetingInfo(*row[_N_SESSION:])
@@ -280,46 +320,87 @@ async def register(session: AsyncSession, session_id: int, user_id: int, *, now:
         return outcome("cancelled")
     if ms.starts_at <= now:
         return outcome("past")
-    existing_id, existing_status, confirmed, waitlisted = (await session.execute(_REGISTRATION_STATE, {"sid": session_id, "uid": user_id})).one()
+    state = connection.execute(_REGISTRATION_STATE, {"sid": session_id, "uid": user_id}).one()
+    existing_id, existing_status, confirmed, waitlisted = state
     if existing_status == CONFIRMED:
         return outcome("already_confirmed")
     if existing_status == WAITLISTED:
-        return outcome("already_waitlisted", await _position(session, session_id, existing_id))
+        return outcome("already_waitlisted", _queue_position(connection, session_id, existing_id))
     if ms.status == "closed":
         return outcome("closed")
     seat_free = ms.capacity is None or (confirmed < ms.capacity and waitlisted == 0)
     status = CONFIRMED if seat_free else WAITLISTED
     if existing_id is not None:  # a new row, so the queue order (id) is this arrival's
-        await session.execute(delete(_REG).where(_REG.c.id == existing_id))
-    new_id = await session.scalar(
+        connection.execute(_DELETE_REGISTRATION, {"rid": existing_id})
+    new_id = connection.execute(
         _INSERT_REGISTRATION,
         {"session_id": session_id, "user_id": user_id, "status": status, "queued_at": now, "created_at": now, "updated_at": now},
-    )
+    ).scalar()
     if status == CONFIRMED:
         return outcome("confirmed")
-    return outcome("waitlisted", await _position(session, session_id, new_id))
+    return outcome("waitlisted", _queue_position(connection, session_id, new_id))
+
+
+def _queue_position(connection: Connection, session_id: int, registration_id: int | None) -> int:
+    return int(connection.execute(_POSITION, {"sid": session_id, "rid": registration_id}).scalar() or 0)
 
 
 async def cancel_registration(
     session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None
 ) -> CancelResult:
-    """Free the user's seat or queue place; the first person waiting takes a freed seat."""
-    now = now or utcnow()
-    ms = await _lock_session(session, session_id)
-    if ms is None:
+    """Free the user's seat or queue place; the first person waiting takes a freed seat (Core, one bridge)."""
+    return await core.run(session, _cancel, session_id, user_id, now or utcnow())
+
+
+# The session locked with its meeting, read with Core and handed to the ORM session as loaded objects.
+_LOCK_SESSION_ROW = (
+    select(*_MS_COLUMNS, *_MT_COLUMNS).join(_MT, _MS.c.meeting_id == _MT.c.id).where(_MS.c.id == bindparam("sid"))
+    .with_for_update(of=_MS)
+)
+_MY_REGISTRATION = select(_REG.c.id, _REG.c.status).where(
+    _REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid"), _REG.c.status != CANCELLED
+)
+_SET_STATUS = (
+    update(_REG)
+    .where(_REG.c.id.in_(bindparam("rids", expanding=True)))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
+_WAITING = select(_REG.c.id, _REG.c.user_id).where(_REG.c.session_id == bindparam("sid"), _REG.c.status == WAITLISTED)
+_WAITING_ALL = _WAITING.order_by(_REG.c.id)
+_WAITING_FIRST = _WAITING.order_by(_REG.c.id).limit(bindparam("free"))
+
+
+def _cancel(session: Session, session_id: int, user_id: int, now: datetime) -> CancelResult:
+    session.flush()
+    connection = session.connection()
+    row = connection.execute(_LOCK_SESSION_ROW, {"sid": session_id}).first()
+    if row is None:
         return CancelResult(False)
-    reg = await session.scalar(
-        select(Registration).where(
-            Registration.session_id == session_id, Registration.user_id == user_id, Registration.status != CANCELLED
-        )
-    )
-    if reg is None:
+    ms = _tracked_session(session, row)
+    mine = connection.execute(_MY_REGISTRATION, {"sid": session_id, "uid": user_id}).first()
+    if mine is None:
         return CancelResult(False, session=ms)
-    was_confirmed = reg.status == CONFIRMED
-    reg.status, reg.updated_at = CANCELLED, now
-    await session.flush()
-    promoted = await promote_waitlist(session, ms, now=now) if was_confirmed else []
+    connection.execute(_SET_STATUS, {"rids": [mine.id], "status": CANCELLED, "now": now})
+    promoted = _promote(connection, ms, now) if mine.status == CONFIRMED else []
     return CancelResult(True, promoted[0] if promoted else None, session=ms)
+
+
+def _promote(connection: Connection, ms: MeetingSession, now: datetime) -> list[int]:
+    """Seats freed on a locked session go to the head of its waiting list (Core)."""
+    if ms.starts_at <= now or ms.status == "cancelled":
+        return []
+    if ms.capacity is None:
+        waiting = connection.execute(_WAITING_ALL, {"sid": ms.id}).all()
+    else:
+        confirmed, _ = connection.execute(_SEAT_COUNTS, {"sid": ms.id}).one()
+        free = ms.capacity - int(confirmed or 0)
+        if free <= 0:
+            return []
+        waiting = connection.execute(_WAITING_FIRST, {"sid": ms.id, "free": free}).all()
+    if not waiting:
+        return []
+    connection.execute(_SET_STATUS, {"rids": [w.id for w in waiting], "status": CONFIRMED, "now": now})
+    return [w.user_id for w in waiting if w.user_id is not None]
 
 
 async def promote_waitlist(session: AsyncSession, ms: MeetingSession, *, now: datetime) -> list[int]:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, distinct, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from storage import outbox
+from storage import core, outbox
 from storage.models import Group, Meeting, MeetingSession, Membership, OutboxMessage, Registration, User
 from storage.polls_models import Poll, PollOption, PollRecipient, PollTextAnswer, PollUnmatchedAnswer, PollVote
 
@@ -229,8 +229,54 @@ async def _recipient_for_answer(session: AsyncSession, tg_poll_id: str, user_id:
     return None
 
 
+# A poll answer's usual case, in Core (storage/core.py): its recipient row, poll and options in one
+# statement (a row per option; tg_poll_id is unique), then the voter's votes replaced.
+_PR, _P, _PO, _PV = PollRecipient.__table__, Poll.__table__, PollOption.__table__, PollVote.__table__
+_ANSWER_TARGET = (
+    select(_PR.c.poll_id, _PR.c.user_id, _P.c.status, _P.c.closes_at, _P.c.multiple, _PO.c.position, _PO.c.id)
+    .join(_P, _P.c.id == _PR.c.poll_id)
+    .outerjoin(_PO, _PO.c.poll_id == _P.c.id)
+    .where(_PR.c.tg_poll_id == bindparam("tg"))
+)
+_DELETE_VOTES = delete(_PV).where(_PV.c.poll_id == bindparam("pid"), _PV.c.user_id == bindparam("uid"))
+_INSERT_VOTE = insert(_PV)
+
+
+def _known_answer(session: Session, tg_poll_id: str, user_id: int, positions: list[int], now: datetime) -> str | None:
+    """`record_native_answer` when the Telegram poll id is known; None when it is not (the rare path)."""
+    session.flush()
+    connection = session.connection()
+    rows = connection.execute(_ANSWER_TARGET, {"tg": tg_poll_id}).all()
+    if not rows:
+        return None
+    poll_id, recipient_user, status, closes_at, multiple = rows[0][:5]
+    if recipient_user is not None and recipient_user != user_id:  # sent to someone since forgotten
+        return "closed"  # their answer stays counted, under a pseudonym; a new one would count twice
+    if status != "open" or closes_at <= now:
+        return "closed"
+    _replace_votes(connection, poll_id, bool(multiple), {row.position: row.id for row in rows if row.id is not None},
+                   user_id, positions, now)
+    return "recorded" if positions else "retracted"
+
+
+def _replace_votes(connection: Connection, poll_id: int, multiple: bool, by_position: dict[int, int], user_id: int,
+                   positions: Sequence[int], now: datetime) -> None:
+    connection.execute(_DELETE_VOTES, {"pid": poll_id, "uid": user_id})
+    chosen = [by_position[p] for p in dict.fromkeys(positions) if p in by_position]
+    if not multiple:
+        chosen = chosen[:1]
+    if chosen:
+        connection.execute(
+            _INSERT_VOTE,
+            [{"poll_id": poll_id, "user_id": user_id, "option_id": oid, "value": 1, "answered_at": now} for oid in chosen],
+        )
+
+
 async def record_native_answer(session: AsyncSession, tg_poll_id: str, user_id: int, option_ids: list[int], now: datetime) -> str:
     """A `poll_answer`: "recorded", "retracted", "closed" (ignored), or "queued" (poll id not known yet)."""
+    known = await core.run(session, _known_answer, tg_poll_id, user_id, list(option_ids), now)
+    if known is not None:
+        return known
     recipient = await _recipient_for_answer(session, tg_poll_id, user_id)
     if recipient is None:
         session.add(PollUnmatchedAnswer(tg_poll_id=tg_poll_id, user_id=user_id, option_ids=list(option_ids), received_at=now))

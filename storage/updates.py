@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from storage import core
 from storage.db import Base
 from storage.models import utcnow
 from storage.types import UTCDateTime
@@ -48,9 +49,13 @@ _CLAIM = text(
 ).bindparams(bindparam("update_id", type_=BigInteger()), bindparam("handled_at", type_=UTCDateTime()))
 
 
+def _claim(session: Session, params: dict[str, object]) -> bool:
+    return bool(session.connection().execute(_CLAIM, params).rowcount)
+
+
 async def claim(session: AsyncSession, update_id: int, handler: str, now: datetime | None = None) -> bool:
-    """Record that `handler` handles `update_id` in this transaction; False when it already did (one statement)."""
+    """Record that `handler` handles `update_id` in this transaction; False when it already did (one statement,
+    on the transaction's connection: storage/core.py)."""
     params = {"update_id": update_id, "handler": handler[:64], "handled_at": now or utcnow()}
-    result = await session.execute(_CLAIM, params)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return await core.run(session, _claim, params)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from storage import core
 from storage.models import Group, Membership, User, utcnow
 
 PROFESSIONS = (
@@ -24,8 +26,26 @@ PROFESSIONS = (
 )
 
 
-# Built once: every update loads its sender, and this costs less CPU than `session.get` (issue #6).
-_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+def _upsert(
+    session: Session, user_id: int, first_name: str, last_name: str | None, username: str | None, language: str | None
+) -> User:
+    user = core.get(session, User, user_id)  # one Core statement; the row handed to the session as if loaded
+    if user is None:
+        user = User(
+            id=user_id,
+            first_name=first_name[:128],
+            last_name=(last_name or None) and last_name[:128],
+            username=username,
+            language=language,
+        )
+        session.add(user)
+        session.flush()
+        return user
+    if (user.first_name, user.last_name, user.username) != (first_name[:128], last_name, username):
+        user.first_name, user.last_name, user.username = first_name[:128], last_name and last_name[:128], username
+    if user.unreachable_at is not None:
+        user.unreachable_at = None  # they wrote to us, so they unblocked the bot
+    return user
 
 
 async def upsert_user(
@@ -40,25 +60,10 @@ async def upsert_user(
     """The `User` row for a Telegram user, created on first contact, names kept current.
 
     `language` (from Telegram's language_code) is remembered at first contact so that
-    messages sent later (reminders, bulletins) use it; /langue changes it.
+    messages sent later (reminders, bulletins) use it; /langue changes it. Every update runs
+    this: the row is read with Core (storage/core.py); changes are flushed with the transaction.
     """
-    user = await session.scalar(_USER_BY_ID, {"user_id": user_id})
-    if user is None:
-        user = User(
-            id=user_id,
-            first_name=first_name[:128],
-            last_name=(last_name or None) and last_name[:128],
-            username=username,
-            language=language,
-        )
-        session.add(user)
-        await session.flush()
-        return user
-    if (user.first_name, user.last_name, user.username) != (first_name[:128], last_name, username):
-        user.first_name, user.last_name, user.username = first_name[:128], last_name and last_name[:128], username
-    if user.unreachable_at is not None:
-        user.unreachable_at = None  # they wrote to us, so they unblocked the bot
-    return user
+    return await core.run(session, _upsert, user_id, first_name, last_name, username, language)
 
 
 async def followed_group_ids(session: AsyncSession, user_id: int) -> list[int]:
