@@ -1,4 +1,4 @@
-"""The button router (handlers/buttons.py): parsing, and presses end to end against the fake Bot API.
+"""The button router (handlers/core/buttons.py): parsing, and presses end to end against the fake Bot API.
 
 End to end, a test router is put in front of the real bot's handlers: a valid press reaches
 its function with parsed arguments; a stale or forged one (unknown action, wrong number of
@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from telegram import Update
 
 from bot.i18n import t
-from handlers.buttons import MAX_DATA_BYTES, BadButton, Button, ButtonRouter, data
-from handlers.common import Ctx
+from handlers.core.buttons import MAX_DATA_BYTES, BadButton, Button, ButtonRouter, data
+from handlers.core.common import Ctx
 from storage import updates as updates_store
 from storage.db import Database
 from storage.models import User

@@ -32,7 +32,7 @@ from typing import TypeVar
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
-from handlers.common import Ctx, handler, int_or_none
+from handlers.core.common import Ctx, handler, int_or_none
 
 log = logging.getLogger(__name__)
 
