@@ -35,18 +35,15 @@ def register_handlers(application: Application) -> None:
     # 3. Buttons, by the prefix of their callback data.
     add(CallbackQueryHandler(onboarding.on_onboarding_button, pattern=r"^o:"))
     add(CallbackQueryHandler(onboarding.on_language_button, pattern=r"^l:"))
-    from handlers.reminders import reminders  # issue #3: its "m:ics:" calendar button must come before the generic "m:"
+    from handlers.reminders import reminders  # its "m:ics:" calendar button (routed buttons come later in the group)
 
     add(CallbackQueryHandler(reminders.on_calendar_button, pattern=r"^m:ics:"))
-    add(CallbackQueryHandler(meetings.on_meeting_button, pattern=r"^m:"))
 
     # Meetings, a coordinator's side (handlers/meetings/new_meeting.py, handlers/meetings/coordination.py).
     add(CommandHandler("nouvelle_rencontre", new_meeting.on_new_meeting, filters=private))
     add(CommandHandler("inscrits", coordination.on_registrants, filters=private))
     add(CommandHandler("gerer", coordination.on_manage, filters=private))
     add(CommandHandler("lien", coordination.on_link, filters=private))
-    add(CallbackQueryHandler(new_meeting.on_new_meeting_button, pattern=r"^nr:"))
-    add(CallbackQueryHandler(coordination.on_coordination_button, pattern=r"^co:"))
     # End of: meetings, a coordinator's side.
 
     # Groups: created, renamed, archived, linked to a Telegram chat, invited to (handlers/account/groups.py).
@@ -120,6 +117,11 @@ def register_handlers(application: Application) -> None:
     add(ChatMemberHandler(chats.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     add(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_chat_migrated))
     # End of: chats.
+
+    # Buttons routed by handlers/core/buttons.py (one handler per prefix, longest first), once every feature module is imported.
+    from handlers.core.buttons import router
+
+    application.add_handlers(router.handlers())
 
     # Last: free text continues a guided conversation.
     add(MessageHandler(filters.TEXT & ~filters.COMMAND & private, dialog.on_text))
