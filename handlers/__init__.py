@@ -63,16 +63,13 @@ def register_handlers(application: Application) -> None:
     # Polls, date polls, questionnaires (issue #4: handlers/polls/polls.py, date_polls.py, questionnaires.py, poll_results.py).
     from telegram.ext import PollAnswerHandler, PollHandler
 
-    from handlers.polls import date_polls, poll_results, polls, questionnaires
+    from handlers.polls import date_polls  # noqa: F401  its buttons are routes of handlers/core/buttons.py
+    from handlers.polls import poll_results, polls, questionnaires
 
     add(CommandHandler("sondage", polls.on_poll_command, filters=private))
     add(CommandHandler("sondage_dates", polls.on_date_poll_command, filters=private))
     add(CommandHandler("questionnaire", questionnaires.on_questionnaire_command, filters=private))
     add(CommandHandler("resultats", poll_results.on_results_command, filters=private))
-    add(CallbackQueryHandler(polls.on_wizard_button, pattern=r"^p:n:"))
-    add(CallbackQueryHandler(poll_results.on_results_button, pattern=r"^p:r:"))
-    add(CallbackQueryHandler(date_polls.on_date_button, pattern=r"^p:d:"))
-    add(CallbackQueryHandler(questionnaires.on_form_button, pattern=r"^p:f:"))
     add(PollAnswerHandler(polls.on_poll_answer))
     add(PollHandler(polls.on_poll_state))
     # End of: polls.
