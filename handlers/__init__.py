@@ -33,8 +33,6 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("mesinscriptions", meetings.on_my_registrations, filters=private))
 
     # 3. Buttons, by the prefix of their callback data.
-    add(CallbackQueryHandler(onboarding.on_onboarding_button, pattern=r"^o:"))
-    add(CallbackQueryHandler(onboarding.on_language_button, pattern=r"^l:"))
     from handlers.reminders import reminders  # its "m:ics:" calendar button (routed buttons come later in the group)
 
     add(CallbackQueryHandler(reminders.on_calendar_button, pattern=r"^m:ics:"))
@@ -50,14 +48,12 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("groupes", groups.on_groups, filters=private))
     add(CommandHandler("coordinateur", groups.on_appoint, filters=private))
     add(CommandHandler("start", groups.on_start_in_group, filters=filters.ChatType.GROUPS))  # after ?startgroup=g<id>
-    add(CallbackQueryHandler(groups.on_groups_button, pattern=r"^gp:"))
     # End of: groups.
 
     # Hardening and personal data (bot/flood.py, handlers/account/privacy.py).
     flood.install(application)  # group -2: flood throttle, edits ignored; group -1: file size limit
     add(CommandHandler("mesdonnees", privacy.on_my_data))  # refuses politely outside a private chat
     add(CommandHandler("oublier", privacy.on_forget))
-    add(CallbackQueryHandler(privacy.on_privacy_button, pattern=r"^pv:"))
     # End of: hardening and personal data.
 
     # Polls, date polls, questionnaires (issue #4: handlers/polls/polls.py, date_polls.py, questionnaires.py, poll_results.py).
