@@ -32,10 +32,7 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("desinscrire", meetings.on_unregister, filters=private))
     add(CommandHandler("mesinscriptions", meetings.on_my_registrations, filters=private))
 
-    # 3. Buttons, by the prefix of their callback data.
-    from handlers.reminders import reminders  # its "m:ics:" calendar button (routed buttons come later in the group)
-
-    add(CallbackQueryHandler(reminders.on_calendar_button, pattern=r"^m:ics:"))
+    # 3. Buttons: routes of handlers/core/buttons.py, registered below once every feature module is imported.
 
     # Meetings, a coordinator's side (handlers/meetings/new_meeting.py, handlers/meetings/coordination.py).
     add(CommandHandler("nouvelle_rencontre", new_meeting.on_new_meeting, filters=private))
@@ -94,11 +91,12 @@ def register_handlers(application: Application) -> None:
     add(MessageHandler(private & (filters.PHOTO | filters.Document.ALL), reports.on_attachment))
     # End of: crisis communication.
 
-    # Reminders and deliveries (issue #3: handlers/reminders/reminders.py; the "m:ics:" button is registered above).
+    # Reminders and deliveries (issue #3: handlers/reminders/reminders.py, with the "m:ics:" calendar button).
+    from handlers.reminders import reminders
+
     add(CommandHandler("rappels", reminders.on_reminders, filters=private))
     add(CommandHandler("rappels_rencontre", reminders.on_meeting_reminders, filters=private))
     add(CommandHandler("envois", reminders.on_sends, filters=private))
-    add(CallbackQueryHandler(reminders.on_reminder_button, pattern=r"^r:"))
     # End of: reminders.
 
     # The bot's own place in chats (handlers/account/chats.py): added/removed (refused sends go again once it is back), blocked,
