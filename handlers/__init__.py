@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot.errors import on_error
 from handlers.core import dialog
@@ -80,13 +80,6 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("signalements", reports.on_reports_summary))
     add(CommandHandler("abonnements", digests.on_subscriptions, filters=private))
     add(CommandHandler("kit_crise", digests.on_kit))
-    add(CallbackQueryHandler(bulletins.on_bulletin_button, pattern=r"^cb:"))
-    add(CallbackQueryHandler(bulletins.on_answer_button, pattern=r"^ca:"))
-    add(CallbackQueryHandler(bulletins.on_track_button, pattern=r"^cv:"))
-    add(CallbackQueryHandler(reports.on_report_button, pattern=r"^rp:"))
-    add(CallbackQueryHandler(reports.on_cell_button, pattern=r"^cr:"))
-    add(CallbackQueryHandler(digests.on_subscriptions_button, pattern=r"^ab:"))
-    add(CallbackQueryHandler(crisis.on_phone_button, pattern=r"^tel:"))
     # A photo or document at the file step of /bulletin or /signaler (otherwise: flood's "unexpected content").
     add(MessageHandler(private & (filters.PHOTO | filters.Document.ALL), reports.on_attachment))
     # End of: crisis communication.
