@@ -56,8 +56,7 @@ def register_handlers(application: Application) -> None:
     # Polls, date polls, questionnaires (issue #4: handlers/polls/polls.py, date_polls.py, questionnaires.py, poll_results.py).
     from telegram.ext import PollAnswerHandler, PollHandler
 
-    from handlers.polls import date_polls  # noqa: F401  its buttons are routes of handlers/core/buttons.py
-    from handlers.polls import poll_results, polls, questionnaires
+    from handlers.polls import date_polls, poll_results, polls, questionnaires  # noqa: F401  date_polls: only button routes
 
     add(CommandHandler("sondage", polls.on_poll_command, filters=private))
     add(CommandHandler("sondage_dates", polls.on_date_poll_command, filters=private))
