@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, MessageHandler, filters
 
 from bot.errors import on_error
 from handlers.core import dialog
@@ -32,50 +32,36 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("desinscrire", meetings.on_unregister, filters=private))
     add(CommandHandler("mesinscriptions", meetings.on_my_registrations, filters=private))
 
-    # 3. Buttons, by the prefix of their callback data.
-    add(CallbackQueryHandler(onboarding.on_onboarding_button, pattern=r"^o:"))
-    add(CallbackQueryHandler(onboarding.on_language_button, pattern=r"^l:"))
-    from handlers.reminders import reminders  # issue #3: its "m:ics:" calendar button must come before the generic "m:"
-
-    add(CallbackQueryHandler(reminders.on_calendar_button, pattern=r"^m:ics:"))
-    add(CallbackQueryHandler(meetings.on_meeting_button, pattern=r"^m:"))
+    # 3. Buttons: routes of handlers/core/buttons.py, registered below once every feature module is imported.
 
     # Meetings, a coordinator's side (handlers/meetings/new_meeting.py, handlers/meetings/coordination.py).
     add(CommandHandler("nouvelle_rencontre", new_meeting.on_new_meeting, filters=private))
     add(CommandHandler("inscrits", coordination.on_registrants, filters=private))
     add(CommandHandler("gerer", coordination.on_manage, filters=private))
     add(CommandHandler("lien", coordination.on_link, filters=private))
-    add(CallbackQueryHandler(new_meeting.on_new_meeting_button, pattern=r"^nr:"))
-    add(CallbackQueryHandler(coordination.on_coordination_button, pattern=r"^co:"))
     # End of: meetings, a coordinator's side.
 
     # Groups: created, renamed, archived, linked to a Telegram chat, invited to (handlers/account/groups.py).
     add(CommandHandler("groupes", groups.on_groups, filters=private))
     add(CommandHandler("coordinateur", groups.on_appoint, filters=private))
     add(CommandHandler("start", groups.on_start_in_group, filters=filters.ChatType.GROUPS))  # after ?startgroup=g<id>
-    add(CallbackQueryHandler(groups.on_groups_button, pattern=r"^gp:"))
     # End of: groups.
 
     # Hardening and personal data (bot/flood.py, handlers/account/privacy.py).
     flood.install(application)  # group -2: flood throttle, edits ignored; group -1: file size limit
     add(CommandHandler("mesdonnees", privacy.on_my_data))  # refuses politely outside a private chat
     add(CommandHandler("oublier", privacy.on_forget))
-    add(CallbackQueryHandler(privacy.on_privacy_button, pattern=r"^pv:"))
     # End of: hardening and personal data.
 
     # Polls, date polls, questionnaires (issue #4: handlers/polls/polls.py, date_polls.py, questionnaires.py, poll_results.py).
     from telegram.ext import PollAnswerHandler, PollHandler
 
-    from handlers.polls import date_polls, poll_results, polls, questionnaires
+    from handlers.polls import date_polls, poll_results, polls, questionnaires  # noqa: F401  date_polls: only button routes
 
     add(CommandHandler("sondage", polls.on_poll_command, filters=private))
     add(CommandHandler("sondage_dates", polls.on_date_poll_command, filters=private))
     add(CommandHandler("questionnaire", questionnaires.on_questionnaire_command, filters=private))
     add(CommandHandler("resultats", poll_results.on_results_command, filters=private))
-    add(CallbackQueryHandler(polls.on_wizard_button, pattern=r"^p:n:"))
-    add(CallbackQueryHandler(poll_results.on_results_button, pattern=r"^p:r:"))
-    add(CallbackQueryHandler(date_polls.on_date_button, pattern=r"^p:d:"))
-    add(CallbackQueryHandler(questionnaires.on_form_button, pattern=r"^p:f:"))
     add(PollAnswerHandler(polls.on_poll_answer))
     add(PollHandler(polls.on_poll_state))
     # End of: polls.
@@ -93,22 +79,16 @@ def register_handlers(application: Application) -> None:
     add(CommandHandler("signalements", reports.on_reports_summary))
     add(CommandHandler("abonnements", digests.on_subscriptions, filters=private))
     add(CommandHandler("kit_crise", digests.on_kit))
-    add(CallbackQueryHandler(bulletins.on_bulletin_button, pattern=r"^cb:"))
-    add(CallbackQueryHandler(bulletins.on_answer_button, pattern=r"^ca:"))
-    add(CallbackQueryHandler(bulletins.on_track_button, pattern=r"^cv:"))
-    add(CallbackQueryHandler(reports.on_report_button, pattern=r"^rp:"))
-    add(CallbackQueryHandler(reports.on_cell_button, pattern=r"^cr:"))
-    add(CallbackQueryHandler(digests.on_subscriptions_button, pattern=r"^ab:"))
-    add(CallbackQueryHandler(crisis.on_phone_button, pattern=r"^tel:"))
     # A photo or document at the file step of /bulletin or /signaler (otherwise: flood's "unexpected content").
     add(MessageHandler(private & (filters.PHOTO | filters.Document.ALL), reports.on_attachment))
     # End of: crisis communication.
 
-    # Reminders and deliveries (issue #3: handlers/reminders/reminders.py; the "m:ics:" button is registered above).
+    # Reminders and deliveries (issue #3: handlers/reminders/reminders.py, with the "m:ics:" calendar button).
+    from handlers.reminders import reminders
+
     add(CommandHandler("rappels", reminders.on_reminders, filters=private))
     add(CommandHandler("rappels_rencontre", reminders.on_meeting_reminders, filters=private))
     add(CommandHandler("envois", reminders.on_sends, filters=private))
-    add(CallbackQueryHandler(reminders.on_reminder_button, pattern=r"^r:"))
     # End of: reminders.
 
     # The bot's own place in chats (handlers/account/chats.py): added/removed (refused sends go again once it is back), blocked,
@@ -120,6 +100,11 @@ def register_handlers(application: Application) -> None:
     add(ChatMemberHandler(chats.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     add(MessageHandler(filters.StatusUpdate.MIGRATE, chats.on_chat_migrated))
     # End of: chats.
+
+    # Buttons routed by handlers/core/buttons.py (one handler per prefix, longest first), once every feature module is imported.
+    from handlers.core.buttons import router
+
+    application.add_handlers(router.handlers())
 
     # Last: free text continues a guided conversation.
     add(MessageHandler(filters.TEXT & ~filters.COMMAND & private, dialog.on_text))

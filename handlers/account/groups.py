@@ -3,7 +3,7 @@
 Who may do what: a global coordinator (COORDINATOR_IDS, or appointed without a group) creates,
 archives and restores groups; the coordinator of a group renames it, gets its invitation link
 and QR code, and links or unlinks its Telegram group chat. Buttons carry "gp:<action>:<id>"
-and every press re-checks these rights: the id comes from the client.
+(routed by handlers/buttons.py) and every press re-checks these rights: the id comes from the client.
 
 Linking a chat uses Telegram's `?startgroup=g<id>` deep link: the coordinator picks a group
 in Telegram, Telegram adds the bot and sends `/start g<id>` there from that coordinator, and
@@ -14,6 +14,8 @@ The typed parts (name, short id, new name, whom to appoint) live in a `Dialog` r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -21,7 +23,8 @@ from bot import notify
 from bot.i18n import SafeHTML, t
 from handlers.core.qr import qr_png
 from handlers.core import dialog
-from handlers.core.common import Ctx, Keyboard, Reply, callback_parts, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.common import Ctx, Keyboard, Reply, handler, int_or_none
 from storage import dialogs
 from storage import groups as store
 from storage import meetings as meetings_store
@@ -268,31 +271,6 @@ async def step_rename(ctx: Ctx, d: Dialog, text: str) -> None:
 # -- buttons ----------------------------------------------------------------------------------
 
 
-@handler
-async def on_groups_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons gp:<action>:<group id> (and gp:apt:<group id>:<user id>)."""
-    parts = callback_parts(update, 3) or callback_parts(update, 4)
-    value = int_or_none(parts[2]) if parts else None
-    if parts is None or value is None or value < 0 or (parts[1] not in BUTTONS and parts[1] != "apt"):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if not await ctx.is_coordinator():
-        ctx.refuse()
-        return
-    action = parts[1]
-    if action in ADMIN_ONLY and not ctx.is_admin:
-        ctx.refuse()
-        return
-    if action == "apt":
-        target = int_or_none(parts[3], bits=64) if len(parts) == 4 else None
-        if target is None:
-            ctx.answer(ctx.t("common.stale_button"))
-            return
-        await pressed_appoint(ctx, value, target)
-        return
-    await BUTTONS[action](ctx, value)
-
-
 async def pressed_list(ctx: Ctx, _: int) -> None:
     text, keyboard = await groups_overview(ctx)
     ctx.edit(text, keyboard)
@@ -313,8 +291,7 @@ async def pressed_new(ctx: Ctx, _: int) -> None:
 async def pressed_keep_slug(ctx: Ctx, _: int) -> None:
     d = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
     if d is None or d.flow != FLOW or d.step != "slug":
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("not choosing a short id")
     slug = str(d.data.get("slug", ""))
     ctx.edit(ctx.t("groups.slug_chosen", slug=slug))
     await create(ctx, d, slug)
@@ -398,7 +375,28 @@ BUTTONS = {
     "arcok": pressed_archive_ok,
     "arch": pressed_archived_list,
     "unarc": pressed_restore,
-}  # and gp:apt:<group>:<user> (four parts), handled in on_groups_button
+}
+
+
+def _with_id(fn: Callable[[Ctx, int], Awaitable[None]]) -> ButtonFn:
+    """gp:<action>:<group id, or 0>."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        await fn(ctx, button.int(0))
+
+    return pressed
+
+
+async def _admin_only_actions(ctx: Ctx, button: Button) -> bool:
+    """Creating, archiving and restoring groups is for global coordinators."""
+    return button.action not in ADMIN_ONLY or ctx.is_admin
+
+
+for _action, _fn in BUTTONS.items():
+    router.on("gp", _action, _with_id(_fn), args=1)
+router.on("gp", "apt", lambda ctx, button: pressed_appoint(ctx, button.int(0), button.int(1, bits=64)), args=2)
+router.guard("gp", coordinators_only)
+router.guard("gp", _admin_only_actions)
 
 
 # -- linking a Telegram group chat ------------------------------------------------------------
@@ -493,8 +491,7 @@ async def pressed_appoint(ctx: Ctx, group_id: int, target_id: int) -> None:
         return
     target = await ctx.session.get(User, target_id)
     if target is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("that person is gone")
     await appoint(ctx, target, group, edit=True)
 
 

@@ -15,13 +15,14 @@ from bot.i18n import keys_with_prefix, t
 from handlers.core import dialog
 from handlers.account import groups
 from handlers.meetings import meetings
-from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, router
+from handlers.core.common import Ctx, handler, int_or_none
 from handlers.core.render import session_card
 from storage import dialogs
 from storage import groups as groups_store
 from storage import meetings as meetings_store
 from storage import users as users_store
-from storage.models import Group
+from storage.models import Dialog, Group
 from storage.users import PROFESSIONS
 
 INVITE_MEETINGS_SHOWN = 3
@@ -131,81 +132,86 @@ async def on_profile(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYP
     )
 
 
-@handler
-async def on_onboarding_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons o:p:<profession>, o:g:<group>, o:ok:0, o:edit:p|g."""
-    parts = callback_parts(update, 3)
-    if parts is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    _, action, value = parts
+async def onboarding_dialog(ctx: Ctx) -> Dialog:
+    """The open onboarding conversation; without one, a profession or group button is stale."""
     dialog = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-    if action == "edit":
-        if value != "p" and not await users_store.list_groups(ctx.session):
-            await no_group_to_offer(ctx)
-            return
-        await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession" if value == "p" else "groups", {"edit": True})
-        if value == "p":
-            await ask_profession(ctx, edit=True)
-        else:
-            chosen = set(await users_store.followed_group_ids(ctx.session, ctx.user.id))
-            ctx.edit(ctx.t("onboarding.ask_groups"), await groups_keyboard(ctx, chosen))
-        return
     if dialog is None or dialog.flow != ONBOARDING:
-        ctx.answer(ctx.t("common.stale_button"))
+        raise BadButton("no onboarding conversation")
+    return dialog
+
+
+@router.on("o", "edit", args=1)
+async def pressed_edit(ctx: Ctx, button: Button) -> None:
+    """o:edit:p|g from /profil: change my profession or my groups."""
+    value = button.choice(0, ("p", "g"))
+    if value != "p" and not await users_store.list_groups(ctx.session):
+        await no_group_to_offer(ctx)
         return
-    if action == "p":
-        if value not in PROFESSIONS:
-            ctx.answer(ctx.t("common.stale_button"))
-            return
-        ctx.user.profession = value
-        if dialog.data.get("edit"):
-            await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-            ctx.edit(ctx.t("onboarding.profession_saved", profession=ctx.t(f"profession.{value}")))
-            return
-        if dialog.data.get("invite"):
-            await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-            group = await groups_store.get_group(ctx.session, int(dialog.data["invite"]), active=True)
-            if group is None:  # archived while they were choosing
-                ctx.edit(ctx.t("groups.invite.stale"))
-                return
-            await join_invited(ctx, group, edit=True)
-            return
-        if not await users_store.list_groups(ctx.session):
-            await no_group_to_offer(ctx)
-            return
-        dialogs.advance(dialog, "groups")
+    await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession" if value == "p" else "groups", {"edit": True})
+    if value == "p":
+        await ask_profession(ctx, edit=True)
+    else:
         chosen = set(await users_store.followed_group_ids(ctx.session, ctx.user.id))
         ctx.edit(ctx.t("onboarding.ask_groups"), await groups_keyboard(ctx, chosen))
-        return
-    if action == "g":
-        group_id = int_or_none(value)
-        groups = {g.id for g in await users_store.list_groups(ctx.session)}
-        if group_id not in groups:
-            ctx.answer(ctx.t("common.stale_button"))
-            return
-        chosen = set(await users_store.followed_group_ids(ctx.session, ctx.user.id))
-        chosen ^= {group_id}
-        await users_store.set_groups(ctx.session, ctx.user.id, chosen)
-        ctx.edit(ctx.t("onboarding.ask_groups"), await groups_keyboard(ctx, chosen))
-        return
-    if action == "ok":
-        chosen = await users_store.followed_group_ids(ctx.session, ctx.user.id)
-        if not chosen and not await users_store.list_groups(ctx.session):
-            await no_group_to_offer(ctx)  # every group was archived meanwhile: nothing to pick from
-            return
-        if not chosen:
-            ctx.answer(ctx.t("onboarding.pick_one_group"), alert=True)
-            return
-        deep_link = dialog.data.get("deep_link")
-        was_new = ctx.user.onboarded_at is None
-        await users_store.mark_onboarded(ctx.user)
+
+
+@router.on("o", "p", args=1)
+async def pressed_profession(ctx: Ctx, button: Button) -> None:
+    """o:p:<profession>."""
+    dialog = await onboarding_dialog(ctx)
+    value = button.choice(0, PROFESSIONS)
+    ctx.user.profession = value
+    if dialog.data.get("edit"):
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-        ctx.edit(ctx.t("onboarding.done" if was_new else "onboarding.groups_saved"))
-        if deep_link:
-            await meetings.show_registration_card(ctx, int(deep_link))
+        ctx.edit(ctx.t("onboarding.profession_saved", profession=ctx.t(f"profession.{value}")))
         return
-    ctx.answer(ctx.t("common.stale_button"))
+    if dialog.data.get("invite"):
+        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+        group = await groups_store.get_group(ctx.session, int(dialog.data["invite"]), active=True)
+        if group is None:  # archived while they were choosing
+            ctx.edit(ctx.t("groups.invite.stale"))
+            return
+        await join_invited(ctx, group, edit=True)
+        return
+    if not await users_store.list_groups(ctx.session):
+        await no_group_to_offer(ctx)
+        return
+    dialogs.advance(dialog, "groups")
+    chosen = set(await users_store.followed_group_ids(ctx.session, ctx.user.id))
+    ctx.edit(ctx.t("onboarding.ask_groups"), await groups_keyboard(ctx, chosen))
+
+
+@router.on("o", "g", args=1)
+async def pressed_group(ctx: Ctx, button: Button) -> None:
+    """o:g:<group>: follow it, or not any more."""
+    await onboarding_dialog(ctx)
+    group_id = button.int(0)
+    if group_id not in {g.id for g in await users_store.list_groups(ctx.session)}:
+        raise BadButton("not a group on offer")
+    chosen = set(await users_store.followed_group_ids(ctx.session, ctx.user.id))
+    chosen ^= {group_id}
+    await users_store.set_groups(ctx.session, ctx.user.id, chosen)
+    ctx.edit(ctx.t("onboarding.ask_groups"), await groups_keyboard(ctx, chosen))
+
+
+@router.on("o", "ok", args=1)
+async def pressed_done(ctx: Ctx, button: Button) -> None:
+    """o:ok:0: my groups are chosen."""
+    dialog = await onboarding_dialog(ctx)
+    chosen = await users_store.followed_group_ids(ctx.session, ctx.user.id)
+    if not chosen and not await users_store.list_groups(ctx.session):
+        await no_group_to_offer(ctx)  # every group was archived meanwhile: nothing to pick from
+        return
+    if not chosen:
+        ctx.answer(ctx.t("onboarding.pick_one_group"), alert=True)
+        return
+    deep_link = dialog.data.get("deep_link")
+    was_new = ctx.user.onboarded_at is None
+    await users_store.mark_onboarded(ctx.user)
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    ctx.edit(ctx.t("onboarding.done" if was_new else "onboarding.groups_saved"))
+    if deep_link:
+        await meetings.show_registration_card(ctx, int(deep_link))
 
 
 async def no_group_to_offer(ctx: Ctx) -> None:
@@ -223,15 +229,14 @@ async def on_language(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TY
     ctx.say("onboarding.ask_language", keyboard=[[("Français", "l:fr"), ("English", "l:en")]])
 
 
-@handler
-async def on_language_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons l:fr / l:en."""
-    parts = callback_parts(update, 2)
-    if parts is None or parts[1] not in ("fr", "en"):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    ctx.user.language = ctx.lang = parts[1]
+async def pressed_language(ctx: Ctx, button: Button) -> None:
+    """l:fr / l:en."""
+    ctx.user.language = ctx.lang = button.action
     ctx.edit(ctx.t("onboarding.language_saved"))
+
+
+router.on("l", "fr", pressed_language)
+router.on("l", "en", pressed_language)
 
 
 @handler

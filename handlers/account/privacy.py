@@ -14,7 +14,8 @@ from telegram.ext import ContextTypes
 
 from handlers.account import my_data
 from bot.i18n import SUPPORTED, t
-from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.buttons import Button, router
+from handlers.core.common import Ctx, handler, int_or_none
 from storage import privacy as store
 
 CONFIRM_SECONDS = 15 * 60  # an /oublier confirmation button older than this is refused
@@ -52,17 +53,24 @@ async def on_forget(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE
     )
 
 
-@handler
-async def on_privacy_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons pv:del:<when asked> and pv:keep:0. They only ever act on the person pressing."""
-    parts = callback_parts(update, 3)
-    if parts is None or parts[1] not in ("del", "keep") or not _private(ctx, update):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if parts[1] == "keep":
-        ctx.edit(ctx.t("privacy.kept"))
-        return
-    asked = int_or_none(parts[2], bits=64)
+async def _private_button(ctx: Ctx, button: Button) -> bool:
+    """pv: buttons only ever act on the person pressing, in their private chat."""
+    if _private(ctx, button.update):
+        return True
+    ctx.answer(ctx.t("common.stale_button"))
+    return False
+
+
+@router.on("pv", "keep", args=1)
+async def pressed_keep(ctx: Ctx, button: Button) -> None:
+    """pv:keep:0."""
+    ctx.edit(ctx.t("privacy.kept"))
+
+
+@router.on("pv", "del", args=1)
+async def pressed_forget(ctx: Ctx, button: Button) -> None:
+    """pv:del:<when asked>: a confirmation older than CONFIRM_SECONDS is refused."""
+    asked = int_or_none(button.text(0), bits=64)
     age = ctx.now.timestamp() - asked if asked is not None else None
     if age is None or not 0 <= age <= CONFIRM_SECONDS:
         ctx.answer(ctx.t("privacy.confirm_expired"), alert=True)
@@ -73,3 +81,6 @@ async def on_privacy_button(ctx: Ctx, update: Update, context: ContextTypes.DEFA
     await store.forget_user(ctx.session, ctx.user.id, anonymised_labels=labels, default_lang=default)
     ctx.answer(ctx.t("privacy.forgotten")[:190])
     ctx.edit(ctx.t("privacy.forgotten"))
+
+
+router.guard("pv", _private_button)

@@ -229,6 +229,11 @@ class ButtonRouter:
         ]
 
 
+async def coordinators_only(ctx: Ctx, button: Button) -> bool:
+    """A guard: coordinators of some group (or of all); `ctx.refuse()` for anyone else."""
+    return await ctx.is_coordinator()
+
+
 def _log_stale(prefix: str, update: Update, exc: BadButton) -> None:
     """Which prefix and action, never the arguments (they may be ids of people)."""
     query = update.callback_query

@@ -304,24 +304,6 @@ def _passes_input_gate(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_T
     return True
 
 
-def callback_parts(update: Update, expected: int) -> list[str] | None:
-    """Split "m:reg:42" into parts, or None when forged/malformed (wrong count)."""
-    data = update.callback_query.data if update.callback_query else None
-    if not data:
-        return None
-    parts = data.split(":")
-    return parts if len(parts) == expected else None
-
-
-def callback_action(update: Update) -> tuple[str, int] | None:
-    """("reg", 42) from data "m:reg:42"; None when the data is forged or malformed."""
-    parts = callback_parts(update, 3)
-    value = int_or_none(parts[2]) if parts else None
-    if parts is None or value is None or value < 0:
-        return None
-    return parts[1], value
-
-
 def int_or_none(value: str, *, bits: int = 32) -> int | None:
     """A plain decimal integer that fits a `bits`-bit signed column, else None.
 

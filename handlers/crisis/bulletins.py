@@ -18,6 +18,7 @@ Buttons: "cb:<step>:<value>" (the /bulletin conversation), "ca:ok|no:<bulletin>"
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +34,8 @@ from bot.dates import format_time
 from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers.core import dialog
-from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, router
+from handlers.core.common import Ctx, handler, int_or_none
 from handlers.crisis.shared import (
     ack_keyboard,
     attachment_payload,
@@ -240,80 +242,97 @@ async def on_bulletin_file(ctx: Ctx, dialog_row: Dialog, file_id: str, kind: str
     await ask_replaces(ctx, dialog_row, file_id=file_id, file_kind=kind)
 
 
-@handler
-async def on_bulletin_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons cb:<action>:<value> of the /bulletin conversation (crisis cell only)."""
-    if not require_cell(ctx):
-        return
-    parts = callback_parts(update, 3)
-    if parts is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    _, action, value = parts
-    row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-    if row is None or row.flow != FLOW:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if action == "no":
-        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-        ctx.edit(ctx.t("crisis.b_cancelled"))
-        return
-    expected = {
-        "cat": "category", "src": "source", "pri": "priority", "skip": None, "rep": "replaces",
-        "aud": "audience", "ap": "professions", "ag": "groups", "aok": None, "pub": "preview",
-    }  # fmt: skip
-    if action not in expected or (expected[action] is not None and row.step != expected[action]):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if action == "cat" and value in store.CATEGORIES:
-        dialogs.advance(row, "source", category=value)
-        ctx.edit(ctx.t("crisis.b_ask_source", category=category_label(value, ctx.lang)), source_keyboard(ctx))
-    elif action == "src" and value in store.SOURCES:
-        dialogs.advance(row, "priority", source=value)
-        ctx.edit(ctx.t("crisis.b_ask_priority"), priority_keyboard(ctx))
-    elif action == "pri" and value in store.PRIORITIES:
-        dialogs.advance(row, "title", priority=value)
-        ctx.edit(ctx.t("crisis.b_ask_title", priority=priority_label(value, ctx.lang), max=TITLE_MAX))
-    elif action == "skip" and value == "links" and row.step == "links":
+def _bulletin_step(action: str, step: str | None, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> None:
+    """cb:<action>:<value> of the /bulletin conversation, only at the step it was shown for
+    (`step` None: the action checks the step itself)."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+        if row is None or row.flow != FLOW or (step is not None and row.step != step):
+            raise BadButton("not at this step of /bulletin")
+        await fn(ctx, row, button)
+
+    router.on("cb", action, pressed, args=1)
+
+
+async def pressed_no(ctx: Ctx, row: Dialog, button: Button) -> None:
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    ctx.edit(ctx.t("crisis.b_cancelled"))
+
+
+async def pressed_category(ctx: Ctx, row: Dialog, button: Button) -> None:
+    value = button.choice(0, store.CATEGORIES)
+    dialogs.advance(row, "source", category=value)
+    ctx.edit(ctx.t("crisis.b_ask_source", category=category_label(value, ctx.lang)), source_keyboard(ctx))
+
+
+async def pressed_source(ctx: Ctx, row: Dialog, button: Button) -> None:
+    dialogs.advance(row, "priority", source=button.choice(0, store.SOURCES))
+    ctx.edit(ctx.t("crisis.b_ask_priority"), priority_keyboard(ctx))
+
+
+async def pressed_priority(ctx: Ctx, row: Dialog, button: Button) -> None:
+    value = button.choice(0, store.PRIORITIES)
+    dialogs.advance(row, "title", priority=value)
+    ctx.edit(ctx.t("crisis.b_ask_title", priority=priority_label(value, ctx.lang), max=TITLE_MAX))
+
+
+async def pressed_skip(ctx: Ctx, row: Dialog, button: Button) -> None:
+    """cb:skip:links|file, at that very step."""
+    if button.choice(0, ("links", "file")) != row.step:
+        raise BadButton("not at this step of /bulletin")
+    if row.step == "links":
         ctx.edit(ctx.t("crisis.b_links_none"))
         await ask_file(ctx, row, links=[])
-    elif action == "skip" and value == "file" and row.step == "file":
+    else:
         ctx.edit(ctx.t("crisis.b_file_none"))
         await ask_replaces(ctx, row, file_id=None, file_kind=None)
-    elif action == "rep":
-        await choose_replaced(ctx, row, int_or_none(value))
-    elif action == "aud" and value == "all":
+
+
+async def pressed_audience(ctx: Ctx, row: Dialog, button: Button) -> None:
+    value = button.choice(0, ("all", "prof", "grp"))
+    if value == "all":
         dialogs.advance(row, "audience", audience={"kind": "all"})
         await show_preview(ctx, row, edit=True)
-    elif action == "aud" and value == "prof":
+    elif value == "prof":
         dialogs.advance(row, "professions", audience={"kind": "professions", "values": []})
         ctx.edit(ctx.t("crisis.b_ask_professions"), professions_keyboard(ctx, set()))
-    elif action == "aud" and value == "grp":
+    else:
         dialogs.advance(row, "groups", audience={"kind": "groups", "values": []})
         ctx.edit(ctx.t("crisis.b_ask_groups"), await groups_keyboard(ctx, set()))
-    elif action == "ap" and value in PROFESSIONS:
-        chosen = set(row.data["audience"]["values"]) ^ {value}
-        dialogs.advance(row, "professions", audience={"kind": "professions", "values": sorted(chosen)})
-        ctx.edit(ctx.t("crisis.b_ask_professions"), professions_keyboard(ctx, chosen))
-    elif action == "ag" and int_or_none(value) in {g.id for g in await users_store.list_groups(ctx.session)}:
-        chosen = set(row.data["audience"]["values"]) ^ {int(value)}
-        dialogs.advance(row, "groups", audience={"kind": "groups", "values": sorted(chosen)})
-        ctx.edit(ctx.t("crisis.b_ask_groups"), await groups_keyboard(ctx, chosen))
-    elif action == "aok" and row.step in ("professions", "groups"):
-        if not row.data["audience"]["values"]:
-            ctx.answer(ctx.t("crisis.b_audience_pick_one"), alert=True)
-            return
-        await show_preview(ctx, row, edit=True)
-    elif action == "pub":
-        await publish(ctx, row, await channel_chat_id(ctx.session, ctx.services, context.bot))
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
+
+
+async def pressed_profession(ctx: Ctx, row: Dialog, button: Button) -> None:
+    chosen = set(row.data["audience"]["values"]) ^ {button.choice(0, PROFESSIONS)}
+    dialogs.advance(row, "professions", audience={"kind": "professions", "values": sorted(chosen)})
+    ctx.edit(ctx.t("crisis.b_ask_professions"), professions_keyboard(ctx, chosen))
+
+
+async def pressed_group(ctx: Ctx, row: Dialog, button: Button) -> None:
+    group_id = button.int(0)
+    if group_id not in {g.id for g in await users_store.list_groups(ctx.session)}:
+        raise BadButton("not a group on offer")
+    chosen = set(row.data["audience"]["values"]) ^ {group_id}
+    dialogs.advance(row, "groups", audience={"kind": "groups", "values": sorted(chosen)})
+    ctx.edit(ctx.t("crisis.b_ask_groups"), await groups_keyboard(ctx, chosen))
+
+
+async def pressed_audience_ok(ctx: Ctx, row: Dialog, button: Button) -> None:
+    if row.step not in ("professions", "groups"):
+        raise BadButton("not choosing professions or groups")
+    if not row.data["audience"]["values"]:
+        ctx.answer(ctx.t("crisis.b_audience_pick_one"), alert=True)
+        return
+    await show_preview(ctx, row, edit=True)
+
+
+async def pressed_publish(ctx: Ctx, row: Dialog, button: Button) -> None:
+    await publish(ctx, row, await channel_chat_id(ctx.session, ctx.services, button.context.bot))
 
 
 async def choose_replaced(ctx: Ctx, row: Dialog, number: int | None) -> None:
     if number is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("not a bulletin number")
     if number:
         old = await store.get_bulletin(ctx.session, number)
         if old is None or old.status != "published":
@@ -323,6 +342,20 @@ async def choose_replaced(ctx: Ctx, row: Dialog, number: int | None) -> None:
 
 
 # -- publishing ---------------------------------------------------------------------------------
+router.guard("cb", lambda ctx, button: require_cell(ctx))
+_bulletin_step("no", None, pressed_no)
+_bulletin_step("cat", "category", pressed_category)
+_bulletin_step("src", "source", pressed_source)
+_bulletin_step("pri", "priority", pressed_priority)
+_bulletin_step("skip", None, pressed_skip)
+_bulletin_step("rep", "replaces", lambda ctx, row, button: choose_replaced(ctx, row, int_or_none(button.text(0))))
+_bulletin_step("aud", "audience", pressed_audience)
+_bulletin_step("ap", "professions", pressed_profession)
+_bulletin_step("ag", "groups", pressed_group)
+_bulletin_step("aok", None, pressed_audience_ok)
+_bulletin_step("pub", "preview", pressed_publish)
+
+
 async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:
     """Store the bulletin, queue its channel post (and file), and the urgent private sends."""
     draft = draft_from(row.data)
@@ -577,22 +610,21 @@ async def fix_channel_edits(services: Services) -> int:
 
 
 # -- answers to urgent bulletins ----------------------------------------------------------------
-@handler
-async def on_answer_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def pressed_answer(ctx: Ctx, button: Button) -> None:
     """Buttons ca:ok|no:<bulletin>: "Bien reçu" / "Non concerné" (recipients only)."""
-    parts = callback_parts(update, 3)
-    bulletin_id = int_or_none(parts[2]) if parts else None
-    if parts is None or parts[1] not in ("ok", "no") or bulletin_id is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+    bulletin_id = button.int(0)
     bulletin = await store.get_bulletin(ctx.session, bulletin_id)
     if bulletin is None or not await store.was_recipient(ctx.session, bulletin_id, ctx.user.id):
         ctx.refuse("crisis.answer_not_for_you")
         return
-    answer = "ack" if parts[1] == "ok" else "not_concerned"
+    answer = "ack" if button.action == "ok" else "not_concerned"
     await store.record_answer(ctx.session, bulletin, ctx.user.id, answer, now=ctx.now)
     ctx.answer(ctx.t(f"crisis.answer_toast_{answer}"))
     ctx.edit(urgent_text(bulletin, ctx.lang, answer=answer))
+
+
+router.on("ca", "ok", pressed_answer, args=1)
+router.on("ca", "no", pressed_answer, args=1)
 
 
 # -- follow-up and escalation -------------------------------------------------------------------
@@ -801,35 +833,30 @@ async def on_escalate(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TY
     await say_escalated(ctx, bulletin, minutes, count)
 
 
-@handler
-async def on_track_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def pressed_track(ctx: Ctx, button: Button) -> None:
     """Buttons cv:ref|now|in|rep:<bulletin>:<minutes> (crisis cell only)."""
-    if not require_cell(ctx):
-        return
-    parts = callback_parts(update, 4)
-    bulletin_id = int_or_none(parts[2]) if parts else None
-    minutes = int_or_none(parts[3]) if parts else None
-    if parts is None or bulletin_id is None or minutes is None or not 0 <= minutes <= MAX_DELAY_MINUTES:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+    bulletin_id, minutes = button.int(0), button.int(1)
+    if minutes > MAX_DELAY_MINUTES:
+        raise BadButton("delay out of range")
     bulletin = await store.get_bulletin(ctx.session, bulletin_id)
-    if bulletin is None or (parts[1] in ("now", "in") and bulletin.priority != "urgent"):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if parts[1] in ("now", "in"):
+    if bulletin is None or (button.action in ("now", "in") and bulletin.priority != "urgent"):
+        raise BadButton("bulletin gone, or not urgent")
+    if button.action in ("now", "in"):
         if await refuse_replaced(ctx, bulletin):
             return
-        count = await escalate(ctx, bulletin, minutes if parts[1] == "in" else 0)
-        await say_escalated(ctx, bulletin, minutes if parts[1] == "in" else 0, count)
+        count = await escalate(ctx, bulletin, minutes if button.action == "in" else 0)
+        await say_escalated(ctx, bulletin, minutes if button.action == "in" else 0, count)
         ctx.answer(ctx.tn("crisis.escalate_toast", count))
-    elif parts[1] == "rep":
-        outcome = await republish(ctx.session, ctx.services, bulletin, context.bot)
+    elif button.action == "rep":
+        outcome = await republish(ctx.session, ctx.services, bulletin, button.context.bot)
         ctx.answer(ctx.t(f"crisis.republish_{outcome}", number=bulletin.id), alert=outcome == "no_channel")
         if outcome == "queued":
             ctx.wake_outbox = True
         await ctx.session.flush()
-    elif parts[1] != "ref":
-        ctx.answer(ctx.t("common.stale_button"))
-        return
     text, keyboard = await tracking_view(ctx, bulletin)
     ctx.edit(text, keyboard)
+
+
+for _action in ("ref", "now", "in", "rep"):
+    router.on("cv", _action, pressed_track, args=2)
+router.guard("cv", lambda ctx, button: require_cell(ctx))

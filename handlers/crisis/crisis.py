@@ -12,7 +12,8 @@ from telegram.ext import ContextTypes
 from bot import notify
 from bot.dates import When, format_when
 from bot.i18n import t, tn
-from handlers.core.common import Ctx, callback_parts, handler
+from handlers.core.buttons import Button, router
+from handlers.core.common import Ctx, handler
 from handlers.crisis.shared import cell_chat_id, channel_chat_id, require_cell, tell_cell
 from storage import crisis as store
 from storage import outbox
@@ -176,13 +177,9 @@ async def on_phone(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE)
     ctx.say("crisis.phone_saved", phone=phone)
 
 
-@handler
-async def on_phone_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@router.on("tel", "off", args=1)
+async def pressed_phone_off(ctx: Ctx, button: Button) -> None:
     """Button tel:off:0 — stop sharing my number."""
-    parts = callback_parts(update, 3)
-    if parts is None or parts[1] != "off":
-        ctx.answer(ctx.t("common.stale_button"))
-        return
     ctx.user.phone = None
     ctx.answer(ctx.t("crisis.phone_unshared"))
     ctx.edit(ctx.t("crisis.phone_unshared"))

@@ -11,7 +11,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from handlers.crisis.crisis_kit import gather, kit_filename, render
-from handlers.core.common import Ctx, Reply, callback_parts, handler, send_late
+from handlers.core.buttons import Button, router
+from handlers.core.common import Ctx, Reply, handler, send_late
 from handlers.crisis.shared import category_label, require_cell
 from storage import crisis as store
 
@@ -32,28 +33,32 @@ async def on_subscriptions(ctx: Ctx, update: Update, context: ContextTypes.DEFAU
     ctx.send(text, keyboard)
 
 
-@handler
-async def on_subscriptions_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    parts = callback_parts(update, 3)
-    if parts is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    _, action, value = parts
-    if action == "t" and value in store.CATEGORIES:
-        await store.toggle_category(ctx.session, ctx.user.id, value)
-    elif action == "all" and value in ("0", "1"):
-        await store.set_all_categories(ctx.session, ctx.user.id, value == "1")
-    elif action == "ok":
-        out = await store.opted_out(ctx.session, ctx.user.id)
-        chosen = [category_label(c, ctx.lang) for c in store.CATEGORIES if c not in out]
-        ctx.edit(ctx.t("crisis.subs_saved", categories=", ".join(chosen)) if chosen else ctx.t("crisis.subs_saved_none"))
-        return
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+async def redraw_subscriptions(ctx: Ctx) -> None:
     await ctx.session.flush()
     text, keyboard = await subscriptions_view(ctx)
     ctx.edit(text, keyboard)
+
+
+@router.on("ab", "t", args=1)
+async def pressed_toggle(ctx: Ctx, button: Button) -> None:
+    """ab:t:<category>: that category's digest on or off."""
+    await store.toggle_category(ctx.session, ctx.user.id, button.choice(0, store.CATEGORIES))
+    await redraw_subscriptions(ctx)
+
+
+@router.on("ab", "all", args=1)
+async def pressed_all(ctx: Ctx, button: Button) -> None:
+    """ab:all:<0|1>: every category off or on."""
+    await store.set_all_categories(ctx.session, ctx.user.id, button.choice(0, ("0", "1")) == "1")
+    await redraw_subscriptions(ctx)
+
+
+@router.on("ab", "ok", args=1)
+async def pressed_done(ctx: Ctx, button: Button) -> None:
+    """ab:ok:0: done, with what I am subscribed to."""
+    out = await store.opted_out(ctx.session, ctx.user.id)
+    chosen = [category_label(c, ctx.lang) for c in store.CATEGORIES if c not in out]
+    ctx.edit(ctx.t("crisis.subs_saved", categories=", ".join(chosen)) if chosen else ctx.t("crisis.subs_saved_none"))
 
 
 @handler

@@ -11,6 +11,7 @@ Buttons: "rp:<step>:<value>" (the /signaler conversation), "cr:ans|done:<report>
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +25,8 @@ from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers.crisis import bulletins
 from handlers.core import dialog
-from handlers.core.common import Ctx, Reply, callback_parts, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, router
+from handlers.core.common import Ctx, Reply, handler, int_or_none
 from handlers.crisis.shared import (
     attachment_payload,
     category_label,
@@ -166,32 +168,47 @@ async def show_confirmation(ctx: Ctx, row: Dialog, *, edit: bool = False, **chan
 dialog.flow(FLOW, {"commune": step_commune, "product": step_product, "place": step_place, "text": step_text, "file": step_file})
 
 
-@handler
-async def on_report_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons rp:cat|stk|skip|send|no:<value> of the /signaler conversation."""
-    parts = callback_parts(update, 3)
-    row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-    if parts is None or row is None or row.flow != FLOW:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    _, action, value = parts
-    if action == "no":
-        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-        ctx.edit(ctx.t("crisis.r_cancelled"))
-    elif action == "cat" and row.step == "category" and value in store.CATEGORIES:
-        dialogs.advance(row, "commune", category=value)
-        ctx.edit(ctx.t("crisis.r_ask_commune", category=category_label(value, ctx.lang)))
-    elif action == "stk" and row.step == "stock" and value in store.STOCK_LEVELS:
-        dialogs.advance(row, "text", stock=value)
-        ctx.edit(ctx.t("crisis.r_stock_saved", stock=stock_label(value, ctx.lang)))
-        ctx.say("crisis.r_ask_text", max=TEXT_MAX)
-    elif action == "skip" and row.step == "file":
-        ctx.edit(ctx.t("crisis.r_file_none"))
-        await show_confirmation(ctx, row, file_id=None, file_kind=None)
-    elif action == "send" and row.step == "confirm":
-        await send_report(ctx, row)
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
+def _report_step(action: str, step: str | None, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> None:
+    """rp:<action>:<value> of the /signaler conversation, only at the step it was shown for
+    (`step` None: any step)."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+        if row is None or row.flow != FLOW or (step is not None and row.step != step):
+            raise BadButton("not at this step of /signaler")
+        await fn(ctx, row, button)
+
+    router.on("rp", action, pressed, args=1)
+
+
+async def pressed_no(ctx: Ctx, row: Dialog, button: Button) -> None:
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    ctx.edit(ctx.t("crisis.r_cancelled"))
+
+
+async def pressed_category(ctx: Ctx, row: Dialog, button: Button) -> None:
+    value = button.choice(0, store.CATEGORIES)
+    dialogs.advance(row, "commune", category=value)
+    ctx.edit(ctx.t("crisis.r_ask_commune", category=category_label(value, ctx.lang)))
+
+
+async def pressed_stock(ctx: Ctx, row: Dialog, button: Button) -> None:
+    value = button.choice(0, store.STOCK_LEVELS)
+    dialogs.advance(row, "text", stock=value)
+    ctx.edit(ctx.t("crisis.r_stock_saved", stock=stock_label(value, ctx.lang)))
+    ctx.say("crisis.r_ask_text", max=TEXT_MAX)
+
+
+async def pressed_skip_file(ctx: Ctx, row: Dialog, button: Button) -> None:
+    ctx.edit(ctx.t("crisis.r_file_none"))
+    await show_confirmation(ctx, row, file_id=None, file_kind=None)
+
+
+_report_step("no", None, pressed_no)
+_report_step("cat", "category", pressed_category)
+_report_step("stk", "stock", pressed_stock)
+_report_step("skip", "file", pressed_skip_file)
+_report_step("send", "confirm", lambda ctx, row, button: send_report(ctx, row))
 
 
 async def send_report(ctx: Ctx, row: Dialog) -> None:
@@ -297,19 +314,11 @@ async def _on_flow_attachment(ctx: Ctx, update: Update, context: ContextTypes.DE
 
 
 # -- the crisis cell's side ---------------------------------------------------------------------
-@handler
-async def on_cell_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def pressed_cell(ctx: Ctx, button: Button) -> None:
     """Buttons cr:ans|done:<report> on a report shown to the crisis cell (members only)."""
-    if not require_cell(ctx):
-        return
-    parts = callback_parts(update, 3)
-    report_id = int_or_none(parts[2]) if parts else None
-    report = await store.get_report(ctx.session, report_id, lock=True) if report_id else None
-    if parts is None or report is None or parts[1] not in ("ans", "done"):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+    report = button.found(await store.get_report(ctx.session, button.int(0), lock=True))
     sender = await ctx.session.get(User, report.user_id) if report.user_id else None
-    if parts[1] == "done":
+    if button.action == "done":
         if not await store.mark_handled(ctx.session, report, by=ctx.user.id, now=ctx.now):
             ctx.answer(ctx.t("crisis.r_already_handled"))
             return
@@ -331,6 +340,11 @@ async def on_cell_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
     await dialogs.start(ctx.session, ctx.user.id, ctx.user.id, REPLY_FLOW, "text", {"report_id": report.id})
     ctx.answer(ctx.t("crisis.r_reply_toast"))
     ctx.replies.append(Reply(ctx.t("crisis.r_ask_reply", number=report.id, name=sender.display_name), chat_id=ctx.user.id))
+
+
+router.on("cr", "ans", pressed_cell, args=1)
+router.on("cr", "done", pressed_cell, args=1)
+router.guard("cr", lambda ctx, button: require_cell(ctx))
 
 
 async def step_reply(ctx: Ctx, row: Dialog, text: str) -> None:

@@ -12,7 +12,7 @@ lets reminders and calendar files follow.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import Update
@@ -25,7 +25,8 @@ from bot.i18n import t
 from handlers.core.qr import qr_png
 from handlers.reminders.session_events import on_session_changed
 from handlers.core import dialog
-from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.common import Ctx, handler
 from handlers.meetings.meetings import announce_promotions
 from handlers.meetings.new_meeting import (
     AnswerError,
@@ -105,36 +106,6 @@ async def on_link(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 # -- buttons --------------------------------------------------------------------------------
-
-
-@handler
-async def on_coordination_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons co:<action>:<id>; every one re-checks the user's rights on the meeting's group."""
-    parts = callback_parts(update, 3) or callback_parts(update, 4)  # co:dok:<sid>:<proposal>
-    value = int_or_none(parts[2]) if parts else None
-    if parts is None or value is None or value < 0 or parts[1] not in ACTIONS:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if not await ctx.is_coordinator():
-        ctx.refuse()
-        return
-    on_meeting, fn = ACTIONS[parts[1]]
-    if parts[1] in ("dok", "dno"):
-        proposal = int_or_none(parts[3]) if len(parts) == 4 else None
-        ms = await managed_session(ctx, value)
-        if ms is not None and proposal is not None:
-            await fn(ctx, ms, proposal)
-        elif ms is not None:
-            ctx.answer(ctx.t("common.stale_button"))
-        return
-    if on_meeting:
-        meeting = await managed_meeting(ctx, value)
-        if meeting is not None:
-            await fn(ctx, meeting)
-    else:
-        ms = await managed_session(ctx, value)
-        if ms is not None:
-            await fn(ctx, ms)
 
 
 async def show_registrants(ctx: Ctx, meeting: Meeting) -> None:
@@ -260,8 +231,7 @@ async def edit_dialog(ctx: Ctx, ms: MeetingSession, step: str, proposal: int | N
     data = (d.data or {}) if d is not None else {}
     stale = proposal is not None and proposal != int(data.get("proposal", 0))
     if d is None or d.flow != EDIT_FLOW or d.step != step or data.get("sid") != ms.id or stale:
-        ctx.answer(ctx.t("common.stale_button"))
-        return None
+        raise BadButton("not this edit conversation, or not at this step")
     if dialogs.is_expired(d, timedelta(minutes=ctx.services.settings.conversation_timeout_minutes), ctx.now):
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
         ctx.edit(ctx.t("dialog.expired"))
@@ -457,21 +427,53 @@ async def tell_registrants(ctx: Ctx, ms: MeetingSession, purpose: str, text: Cal
 
 
 # (is it about a meeting?, what to do)
-ACTIONS = {
-    "ins": (True, show_registrants),
-    "lnk": (True, show_links),
-    "ger": (True, pick_session),
-    "ses": (False, session_menu),
-    "date": (False, ask_new_date),
-    "place": (False, ask_new_place),
-    "cap": (False, ask_new_capacity),
-    "dok": (False, pressed_date_ok),
-    "dno": (False, pressed_date_fix),
-    "tbd": (False, pressed_place_tbd),
-    "nolim": (False, pressed_unlimited),
-    "cxl": (False, ask_cancel),
-    "cxlok": (False, confirm_cancel),
-    "keep": (False, keep_session),
-}
+def _on_meeting(fn: Callable[[Ctx, Meeting], Awaitable[None]]) -> ButtonFn:
+    """co:<action>:<meeting>: the meeting reloaded and the user's rights on its group re-checked."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        meeting = await managed_meeting(ctx, button.int(0))
+        if meeting is not None:
+            await fn(ctx, meeting)
+
+    return pressed
+
+
+def _on_session(fn: Callable[[Ctx, MeetingSession], Awaitable[None]]) -> ButtonFn:
+    """co:<action>:<session>: likewise for a session and its meeting's group."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        ms = await managed_session(ctx, button.int(0))
+        if ms is not None:
+            await fn(ctx, ms)
+
+    return pressed
+
+
+def _on_proposal(fn: Callable[[Ctx, MeetingSession, int], Awaitable[None]]) -> ButtonFn:
+    """co:dok|dno:<session>:<date proposal>: the rights first, then which proposal it answers."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        ms = await managed_session(ctx, button.int(0))
+        if ms is not None:
+            await fn(ctx, ms, button.int(1, negative=True))
+
+    return pressed
+
+
+router.guard("co", coordinators_only)
+router.on("co", "ins", _on_meeting(show_registrants), args=1)
+router.on("co", "lnk", _on_meeting(show_links), args=1)
+router.on("co", "ger", _on_meeting(pick_session), args=1)
+router.on("co", "ses", _on_session(session_menu), args=1)
+router.on("co", "date", _on_session(ask_new_date), args=1)
+router.on("co", "place", _on_session(ask_new_place), args=1)
+router.on("co", "cap", _on_session(ask_new_capacity), args=1)
+router.on("co", "dok", _on_proposal(pressed_date_ok), args=2)
+router.on("co", "dno", _on_proposal(pressed_date_fix), args=2)
+router.on("co", "tbd", _on_session(pressed_place_tbd), args=1)
+router.on("co", "nolim", _on_session(pressed_unlimited), args=1)
+router.on("co", "cxl", _on_session(ask_cancel), args=1)
+router.on("co", "cxlok", _on_session(confirm_cancel), args=1)
+router.on("co", "keep", _on_session(keep_session), args=1)
 
 dialog.flow(EDIT_FLOW, {"date": step_edit_date, "date_confirm": step_edit_date, "place": step_edit_place, "capacity": step_edit_capacity})

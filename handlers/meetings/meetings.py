@@ -8,7 +8,8 @@ from telegram.ext import ContextTypes
 from bot import notify
 from handlers.meetings import ics
 from bot.i18n import SafeHTML, t
-from handlers.core.common import Ctx, callback_action, handler
+from handlers.core.buttons import Button, router
+from handlers.core.common import Ctx, handler
 from handlers.core.render import SessionLike, place_text, session_card, session_label, session_picker, when_text
 from storage import meetings as store
 from storage import reminders as reminders_store
@@ -102,34 +103,53 @@ RESULT_KEYS = {
 }
 
 
-@handler
-async def on_meeting_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons m:reg|ask|can|cok|keep|pg|no:<n>."""
-    parsed = callback_action(update)
-    if parsed is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    action, value = parsed
-    if ctx.user.onboarded_at is None and action in ("reg", "ask"):
+# -- buttons m:<action>:<n> ------------------------------------------------------------------
+
+
+@router.on("m", "pg", args=1)
+async def pressed_page(ctx: Ctx, button: Button) -> None:
+    text, keyboard = await render_page(ctx, button.int(0))
+    ctx.edit(text, keyboard)
+
+
+@router.on("m", "ask", args=1)
+async def pressed_ask(ctx: Ctx, button: Button) -> None:
+    session_id = button.int(0)
+    if ctx.user.onboarded_at is None:
         ctx.say("onboarding.start_first")
         return
-    if action == "pg":
-        text, keyboard = await render_page(ctx, value)
-        ctx.edit(text, keyboard)
-    elif action == "ask":
-        await show_registration_card(ctx, value)
-    elif action == "reg":
-        await register(ctx, value)
-    elif action == "can":
-        await ask_cancel(ctx, value)
-    elif action == "cok":
-        await cancel(ctx, value)
-    elif action == "keep":
-        ctx.edit(ctx.t("meetings.cancel_kept"))
-    elif action == "no":
-        ctx.edit(ctx.t("meetings.registration_abandoned"))
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
+    await show_registration_card(ctx, session_id)
+
+
+@router.on("m", "reg", args=1)
+async def pressed_register(ctx: Ctx, button: Button) -> None:
+    session_id = button.int(0)
+    if ctx.user.onboarded_at is None:
+        ctx.say("onboarding.start_first")
+        return
+    await register(ctx, session_id)
+
+
+@router.on("m", "can", args=1)
+async def pressed_cancel(ctx: Ctx, button: Button) -> None:
+    await ask_cancel(ctx, button.int(0))
+
+
+@router.on("m", "cok", args=1)
+async def pressed_cancel_ok(ctx: Ctx, button: Button) -> None:
+    await cancel(ctx, button.int(0))
+
+
+@router.on("m", "keep", args=1)
+async def pressed_keep(ctx: Ctx, button: Button) -> None:
+    button.int(0)  # m:keep:<session>: still an id, or the button is forged
+    ctx.edit(ctx.t("meetings.cancel_kept"))
+
+
+@router.on("m", "no", args=1)
+async def pressed_no(ctx: Ctx, button: Button) -> None:
+    button.int(0)  # m:no:0
+    ctx.edit(ctx.t("meetings.registration_abandoned"))
 
 
 async def register(ctx: Ctx, session_id: int) -> None:

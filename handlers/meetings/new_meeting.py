@@ -2,8 +2,8 @@
 
 The answers live in the `Dialog` row (handlers/core/dialog.py), so a restart or an idle hour never
 leaves half a meeting in the database: nothing is stored until "Publier". Steps answered by
-typing are declared with `dialog.flow`; button steps go through `on_new_meeting_button` (callback data
-"nr:<action>:<n>"), which re-checks the step and the user's rights on every press.
+typing are declared with `dialog.flow`; button steps are routed by handlers/buttons.py (callback data
+"nr:<action>:<n>"), re-checking the step and the user's rights on every press.
 
 The small parsers here (date, place, capacity) are shared with /gerer (handlers/meetings/coordination.py).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -22,7 +22,8 @@ from telegram.ext import ContextTypes
 from bot.dates import DateParseError, When, date_hint, format_when, parse_when
 from bot.i18n import SafeHTML, t
 from handlers.core import dialog
-from handlers.core.common import Ctx, callback_parts, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.common import Ctx, handler
 from storage import dialogs
 from storage import meetings as store
 from storage import users as users_store
@@ -326,32 +327,6 @@ async def publish(ctx: Ctx, d: Dialog) -> None:
     ctx.send("\n\n".join(lines))
 
 
-@handler
-async def on_new_meeting_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons nr:<action>:<n> of the creation conversation."""
-    parts = callback_parts(update, 3)
-    if parts is None or int_or_none(parts[2]) is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if not await ctx.is_coordinator():
-        ctx.refuse()
-        return
-    d = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-    if d is None or d.flow != FLOW:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    if dialogs.is_expired(d, timedelta(minutes=ctx.services.settings.conversation_timeout_minutes), ctx.now):
-        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-        ctx.edit(ctx.t("dialog.expired"))
-        return
-    action, value = parts[1], int(parts[2])
-    expected = BUTTON_STEPS.get(action)
-    if expected is None or d.step != expected:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    await BUTTONS[action](ctx, d, value)
-
-
 async def pressed_skip(ctx: Ctx, d: Dialog, _: int) -> None:
     dialogs.advance(d, "group", theme=None)
     ctx.edit(ctx.t("coord.new.theme_skipped"))
@@ -371,17 +346,14 @@ async def pressed_group(ctx: Ctx, d: Dialog, group_id: int) -> None:
     ask_date(ctx, d)
 
 
-def is_latest_proposal(ctx: Ctx, d: Dialog, proposal: int) -> bool:
+def check_latest_proposal(d: Dialog, proposal: int) -> None:
     """Buttons of an earlier, corrected date are stale."""
     if proposal != int(d.data.get("proposal", 0)):
-        ctx.answer(ctx.t("common.stale_button"))
-        return False
-    return True
+        raise BadButton("an earlier date proposal")
 
 
 async def pressed_date_ok(ctx: Ctx, d: Dialog, proposal: int) -> None:
-    if not is_latest_proposal(ctx, d, proposal):
-        return
+    check_latest_proposal(d, proposal)
     current = d.data.get("current") or {}
     when = when_from_data(current["when"])
     dialogs.advance(d, "place")
@@ -390,8 +362,7 @@ async def pressed_date_ok(ctx: Ctx, d: Dialog, proposal: int) -> None:
 
 
 async def pressed_date_fix(ctx: Ctx, d: Dialog, proposal: int) -> None:
-    if not is_latest_proposal(ctx, d, proposal):
-        return
+    check_latest_proposal(d, proposal)
     dialogs.advance(d, "date", current=None)
     ctx.edit(f"{ctx.t('coord.retype_date')}\n{hint_text(ctx)}")
 
@@ -463,6 +434,31 @@ BUTTONS = {
     "pub": pressed_publish,
     "drop": pressed_abandon,
 }
+
+
+
+def _step_button(action: str, fn: Callable[[Ctx, Dialog, int], Awaitable[None]]) -> ButtonFn:
+    """nr:<action>:<n>: only at the step it was shown for, in a conversation still open."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        value = button.int(0, negative=True)
+        d = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+        if d is None or d.flow != FLOW:
+            raise BadButton("no creation conversation")
+        if dialogs.is_expired(d, timedelta(minutes=ctx.services.settings.conversation_timeout_minutes), ctx.now):
+            await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+            ctx.edit(ctx.t("dialog.expired"))
+            return
+        if d.step != BUTTON_STEPS[action]:
+            raise BadButton("another step")
+        await fn(ctx, d, value)
+
+    return pressed
+
+
+for _action, _fn in BUTTONS.items():
+    router.on("nr", _action, _step_button(_action, _fn), args=1)
+router.guard("nr", coordinators_only)
 
 dialog.flow(
     FLOW,

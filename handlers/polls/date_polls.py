@@ -9,13 +9,11 @@ register.
 
 from __future__ import annotations
 
-from telegram import Update
-from telegram.ext import ContextTypes
-
 from bot import notify
 from bot.dates import When, format_when
 from bot.i18n import t
-from handlers.core.common import Ctx, handler, int_or_none
+from handlers.core.buttons import BadButton, Button, router
+from handlers.core.common import Ctx, int_or_none
 from handlers.polls.polls import deadline_text
 from storage import meetings as meetings_store
 from storage import outbox
@@ -82,35 +80,33 @@ async def redraw(ctx: Ctx, poll: Poll) -> None:
     ctx.edit(text, keyboard)
 
 
-@handler
-async def on_date_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """p:d:v:<slot>:<y|m|n> (answer), p:d:rf:<poll>:0 (refresh), p:d:mk:<poll>:<slot> (make the meeting)."""
-    data = update.callback_query.data if update.callback_query else ""
-    parts = (data or "").split(":")
-    if len(parts) != 5 or int_or_none(parts[3]) is None:
-        ctx.answer(ctx.t("common.stale_button"))
+@router.on("p:d", "v", args=2)
+async def pressed_answer(ctx: Ctx, button: Button) -> None:
+    """p:d:v:<slot>:<y|m|n>: my answer for one slot."""
+    await answer_slot(ctx, button.int(0), button.text(1))
+
+
+@router.on("p:d", "rf", args=2)
+async def pressed_refresh(ctx: Ctx, button: Button) -> None:
+    """p:d:rf:<poll>:0: the table again, with everyone's latest answers."""
+    poll = await store.get_poll(ctx.session, button.int(0))
+    if poll is None or poll.kind != store.DATES or not await store.is_recipient(ctx.session, poll.id, ctx.user.id):
+        ctx.refuse("polls.error.not_recipient")
         return
-    action, ident, value = parts[2], int(parts[3]), parts[4]
-    if action == "v":
-        await answer_slot(ctx, ident, value)
-    elif action == "rf":
-        poll = await store.get_poll(ctx.session, ident)
-        if poll is None or poll.kind != store.DATES or not await store.is_recipient(ctx.session, poll.id, ctx.user.id):
-            ctx.refuse("polls.error.not_recipient")
-            return
-        await redraw(ctx, poll)
-    elif action == "mk":
-        await make_meeting(ctx, ident, int_or_none(value))
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
+    await redraw(ctx, poll)
+
+
+@router.on("p:d", "mk", args=2)
+async def pressed_make_meeting(ctx: Ctx, button: Button) -> None:
+    """p:d:mk:<poll>:<slot>: a coordinator turns the chosen slot into a meeting."""
+    await make_meeting(ctx, button.int(0), int_or_none(button.text(1)))
 
 
 async def answer_slot(ctx: Ctx, option_id: int, code: str) -> None:
     option = await ctx.session.get(PollOption, option_id)
     poll = await store.get_poll(ctx.session, option.poll_id) if option is not None else None
     if poll is None or poll.kind != store.DATES or code not in VALUES:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("slot gone, or not an answer")
     if not await store.is_recipient(ctx.session, poll.id, ctx.user.id):
         ctx.refuse("polls.error.not_recipient")
         return
@@ -130,8 +126,7 @@ async def make_meeting(ctx: Ctx, poll_id: int, option_id: int | None) -> None:
         return
     option = next((o for o in poll.options if o.id == option_id), None)
     if option is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("not a slot of this poll")
     if poll.meeting_id is not None:
         ctx.answer(ctx.t("polls.dates.already_meeting"), alert=True)
         ctx.say("polls.dates.already_meeting")

@@ -21,7 +21,8 @@ from handlers.polls import charts
 from bot.i18n import t, tn
 from bot.services import Services
 from bot.transport import file_param
-from handlers.core.common import Ctx, Reply, callback_parts, handler, int_or_none, send_late
+from handlers.core.buttons import Button, router
+from handlers.core.common import Ctx, Reply, handler, send_late
 from handlers.polls.date_polls import WORD, slot_text
 from handlers.polls.polls import coordinator_lang, deadline_text
 from handlers.core.render import shorten
@@ -199,12 +200,11 @@ async def on_results_command(ctx: Ctx, update: Update, context: ContextTypes.DEF
     ctx.say("polls.results.pick", rows)
 
 
-@handler
-async def on_results_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+@router.on("p", "r", args=2)
+async def pressed_results(ctx: Ctx, button: Button) -> None:
     """p:r:<poll>:0 — the report of one poll, for a coordinator of its group only."""
-    parts = callback_parts(update, 4)
-    poll_id = int_or_none(parts[2]) if parts else None
-    poll = await store.get_poll(ctx.session, poll_id) if poll_id is not None else None
+    context = button.context
+    poll = await store.get_poll(ctx.session, button.int(0))
     if poll is None or not await ctx.may_manage_group(poll.group_id):
         ctx.refuse()
         return

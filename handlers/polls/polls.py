@@ -11,6 +11,7 @@ chat).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -26,7 +27,8 @@ from bot.dates import DateParseError, When, date_examples, error_message, format
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers.core import dialog
-from handlers.core.common import Ctx, callback_parts, handler, int_or_none, run_once
+from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.common import Ctx, handler, int_or_none, run_once
 from handlers.core.render import meeting_picker
 from storage import dialogs, outbox
 from storage import meetings as meetings_store
@@ -291,42 +293,41 @@ STEP_OF_ACTION = {
 }
 
 
-@handler
-async def on_wizard_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Buttons p:n:<action>:<value> of the creation wizard, re-checked against the saved state."""
-    if not await ctx.is_coordinator():
-        ctx.refuse()
-        return
-    parts = callback_parts(update, 4)
-    dlg = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-    if parts is None or dlg is None or dlg.flow != FLOW or dlg.step not in STEP_OF_ACTION.get(parts[2], ()):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    action, value = parts[2], parts[3]
-    if action == "done":
-        await finish_items(ctx, dlg)
-    elif action == "multi" and value in ("0", "1"):
-        dialogs.advance(dlg, "anon", multiple=value == "1")
-        ctx.edit(ctx.t("polls.ask_anonymous"), [[(ctx.t("polls.button_named"), "p:n:anon:0"), (ctx.t("polls.button_anonymous"), "p:n:anon:1")]])
-    elif action == "anon" and value in ("0", "1"):
-        dialogs.advance(dlg, "deadline", anonymous=value == "1")
-        ctx.edit(ctx.t("polls.ask_deadline", **date_examples(ctx.now, ctx.services.settings.timezone)))
-    elif action == "group":
-        await choose_group(ctx, dlg, int_or_none(value))
-    elif action == "aud":
-        await choose_audience(ctx, dlg, value)
-    elif action == "prof" and value in users_store.PROFESSIONS:
-        dialogs.advance(dlg, "confirm", audience=store.Audience("profession", dlg.data["group_id"], profession=value).to_json())
-        await show_confirmation(ctx, dlg)
-    elif action == "meet":
-        await choose_meeting(ctx, dlg, int_or_none(value))
-    elif action == "send" and value == "1":
+def _wizard_step(action: str, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> ButtonFn:
+    """p:n:<action>:<value>: only at the step it was shown for, in a wizard still open."""
+
+    async def pressed(ctx: Ctx, button: Button) -> None:
+        dlg = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+        if dlg is None or dlg.flow != FLOW or dlg.step not in STEP_OF_ACTION[action]:
+            raise BadButton("not at this step of the wizard")
+        await fn(ctx, dlg, button)
+
+    router.on("p:n", action, pressed, args=1)
+    return pressed
+
+
+async def pressed_multi(ctx: Ctx, dlg: Dialog, button: Button) -> None:
+    dialogs.advance(dlg, "anon", multiple=button.choice(0, ("0", "1")) == "1")
+    ctx.edit(ctx.t("polls.ask_anonymous"), [[(ctx.t("polls.button_named"), "p:n:anon:0"), (ctx.t("polls.button_anonymous"), "p:n:anon:1")]])
+
+
+async def pressed_anonymous(ctx: Ctx, dlg: Dialog, button: Button) -> None:
+    dialogs.advance(dlg, "deadline", anonymous=button.choice(0, ("0", "1")) == "1")
+    ctx.edit(ctx.t("polls.ask_deadline", **date_examples(ctx.now, ctx.services.settings.timezone)))
+
+
+async def pressed_profession(ctx: Ctx, dlg: Dialog, button: Button) -> None:
+    profession = button.choice(0, users_store.PROFESSIONS)
+    dialogs.advance(dlg, "confirm", audience=store.Audience("profession", dlg.data["group_id"], profession=profession).to_json())
+    await show_confirmation(ctx, dlg)
+
+
+async def pressed_send(ctx: Ctx, dlg: Dialog, button: Button) -> None:
+    if button.choice(0, ("0", "1")) == "1":
         await publish(ctx, dlg)
-    elif action == "send" and value == "0":
-        await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
-        ctx.edit(ctx.t("dialog.cancelled"))
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
+        return
+    await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
+    ctx.edit(ctx.t("dialog.cancelled"))
 
 
 async def choose_group(ctx: Ctx, dlg: Dialog, group_id: int | None) -> None:
@@ -367,16 +368,26 @@ async def choose_audience(ctx: Ctx, dlg: Dialog, value: str) -> None:
         keyboard = meeting_picker(meetings, lambda m: f"p:n:meet:{m.id}", lang=ctx.lang, tz=tz, now=ctx.now, limit=20)
         ctx.edit(ctx.t("polls.ask_meeting"), keyboard)
     else:
-        ctx.answer(ctx.t("common.stale_button"))
+        raise BadButton("an audience this poll cannot have")
 
 
 async def choose_meeting(ctx: Ctx, dlg: Dialog, meeting_id: int | None) -> None:
     meeting = await meetings_store.get_meeting(ctx.session, meeting_id) if meeting_id is not None else None
     if meeting is None or meeting.group_id != int(dlg.data["group_id"]):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("not a meeting of this group")
     dialogs.advance(dlg, "confirm", audience=store.Audience("meeting", meeting.group_id, meeting_id=meeting.id).to_json())
     await show_confirmation(ctx, dlg)
+
+
+_wizard_step("done", lambda ctx, dlg, button: finish_items(ctx, dlg))
+_wizard_step("multi", pressed_multi)
+_wizard_step("anon", pressed_anonymous)
+_wizard_step("group", lambda ctx, dlg, button: choose_group(ctx, dlg, int_or_none(button.text(0))))
+_wizard_step("aud", lambda ctx, dlg, button: choose_audience(ctx, dlg, button.text(0)))
+_wizard_step("prof", pressed_profession)
+_wizard_step("meet", lambda ctx, dlg, button: choose_meeting(ctx, dlg, int_or_none(button.text(0))))
+_wizard_step("send", pressed_send)
+router.guard("p:n", coordinators_only)
 
 
 async def audience_label(ctx: Ctx, audience: store.Audience) -> str:

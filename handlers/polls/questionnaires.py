@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 from bot import notify
 from bot.i18n import t, tn
 from handlers.core import dialog
+from handlers.core.buttons import BadButton, Button, router
 from handlers.core.common import Ctx, handler, int_or_none
 from handlers.polls.polls import deadline_text, start_wizard
 from storage import dialogs, outbox
@@ -68,26 +69,25 @@ async def on_questionnaire_command(ctx: Ctx, update: Update, context: ContextTyp
     ctx.say("polls.form.menu" if pending else "polls.form.menu_empty", rows)
 
 
-@handler
-async def on_form_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """p:f:new:0 (create), p:f:go:<poll> (answer / resume), p:f:a:<question>:<choice> (a choice)."""
-    data = update.callback_query.data if update.callback_query else ""
-    parts = (data or "").split(":")
-    ident = int_or_none(parts[3]) if len(parts) >= 4 else None
-    if ident is None or len(parts) not in (4, 5):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    action = parts[2]
-    if action == "new" and len(parts) == 4:
-        await start_wizard(ctx, store.FORM)
-    elif action == "go" and len(parts) == 4:
-        poll = await store.get_poll(ctx.session, ident)
-        if await may_answer(ctx, poll):
-            await show_next(ctx, poll)  # type: ignore[arg-type]
-    elif action == "a" and len(parts) == 5:
-        await answer_choice(ctx, ident, int_or_none(parts[4]))
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
+@router.on("p:f", "new", args=1)
+async def pressed_new(ctx: Ctx, button: Button) -> None:
+    """p:f:new:0: a coordinator starts a questionnaire."""
+    button.int(0)
+    await start_wizard(ctx, store.FORM)
+
+
+@router.on("p:f", "go", args=1)
+async def pressed_go(ctx: Ctx, button: Button) -> None:
+    """p:f:go:<poll>: answer, or resume answering."""
+    poll = await store.get_poll(ctx.session, button.int(0))
+    if await may_answer(ctx, poll):
+        await show_next(ctx, poll)  # type: ignore[arg-type]
+
+
+@router.on("p:f", "a", args=2)
+async def pressed_choice(ctx: Ctx, button: Button) -> None:
+    """p:f:a:<question>:<choice>: one of a question's choices."""
+    await answer_choice(ctx, button.int(0), int_or_none(button.text(1)))
 
 
 async def may_answer(ctx: Ctx, poll: Poll | None) -> bool:
@@ -131,8 +131,7 @@ async def answer_choice(ctx: Ctx, question_id: int, choice: int | None) -> None:
         return
     assert poll is not None and question is not None
     if not question.choices or choice is None or not 0 <= choice < len(question.choices):
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+        raise BadButton("not a choice of this question")
     await store.save_form_answer(ctx.session, poll, ctx.user.id, question.id, choice=choice, now=ctx.now)
     ctx.answer(ctx.t("polls.form.saved"))
     ctx.edit(ctx.t("polls.form.answered", question=question.text, answer=question.choices[choice]))

@@ -10,7 +10,8 @@ from handlers.reminders import planner
 from bot.chats import CELL, CHANNEL, configured_chats
 from bot.dates import format_moment
 from handlers.core import dialog
-from handlers.core.common import Ctx, callback_action, callback_parts, handler, int_or_none
+from handlers.core.buttons import Button, router
+from handlers.core.common import Ctx, handler
 from handlers.crisis.shared import refusal_reason
 from handlers.core.render import meeting_picker, session_label
 from storage import dialogs
@@ -131,48 +132,53 @@ dialog.flow(OFFSETS_FLOW, {"offsets": step_offsets})
 
 
 # -------------------------------------------------------------------------------- buttons
-@handler
-async def on_reminder_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """r:all:<0|1> and r:soff|son:<session> (on /rappels), r:mute:<session> (on a reminder), r:cfg|def|none:<meeting>."""
-    parsed = callback_action(update)
-    if parsed is None:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
-    action, value = parsed
-    if action == "all":
-        await mute_all(ctx, bool(value))
-    elif action in ("soff", "son"):
-        if not await mute_one(ctx, value, action == "soff"):
-            return
-    elif action == "mute":  # from a reminder: keep the reminder on screen, say it in a line
-        if await mute_one(ctx, value, True):
-            ctx.say("reminders.muted_from_reminder")
-        return
-    elif action in ("cfg", "def", "none"):
-        meeting = await managed(ctx, value)
-        if meeting is None:
-            return
-        if action == "cfg":
-            await ask_offsets(ctx, meeting)
-        else:
-            await save_offsets(ctx, meeting, None if action == "def" else [])
-        return
-    else:
-        ctx.answer(ctx.t("common.stale_button"))
-        return
+async def redraw_settings(ctx: Ctx) -> None:
     text, keyboard = await render_settings(ctx)
     ctx.edit(text, keyboard)
 
 
-# -------------------------------------------------------------------------------- .ics
-@handler
-async def on_calendar_button(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """m:ics:<session>: the session as a calendar file (stable UID, SEQUENCE = version)."""
-    parts = callback_parts(update, 3)
-    session_id = int_or_none(parts[2]) if parts else None
-    if session_id is None:
-        ctx.answer(ctx.t("common.stale_button"))
+@router.on("r", "all", args=1)
+async def pressed_all(ctx: Ctx, button: Button) -> None:
+    """r:all:<0|1> on /rappels: every reminder off (non-zero) or on."""
+    await mute_all(ctx, bool(button.int(0)))
+    await redraw_settings(ctx)
+
+
+async def pressed_session(ctx: Ctx, button: Button) -> None:
+    """r:soff|son:<session> on /rappels."""
+    if await mute_one(ctx, button.int(0), button.action == "soff"):
+        await redraw_settings(ctx)
+
+
+@router.on("r", "mute", args=1)
+async def pressed_mute(ctx: Ctx, button: Button) -> None:
+    """r:mute:<session> under a reminder: keep the reminder on screen, say it in a line."""
+    if await mute_one(ctx, button.int(0), True):
+        ctx.say("reminders.muted_from_reminder")
+
+
+async def pressed_offsets(ctx: Ctx, button: Button) -> None:
+    """r:cfg|def|none:<meeting>: a coordinator's reminder times for a meeting."""
+    meeting = await managed(ctx, button.int(0))
+    if meeting is None:
         return
+    if button.action == "cfg":
+        await ask_offsets(ctx, meeting)
+    else:
+        await save_offsets(ctx, meeting, None if button.action == "def" else [])
+
+
+router.on("r", "soff", pressed_session, args=1)
+router.on("r", "son", pressed_session, args=1)
+for _action in ("cfg", "def", "none"):
+    router.on("r", _action, pressed_offsets, args=1)
+
+
+# -------------------------------------------------------------------------------- .ics
+@router.on("m", "ics", args=1)
+async def pressed_calendar(ctx: Ctx, button: Button) -> None:
+    """m:ics:<session>: the session as a calendar file (stable UID, SEQUENCE = version)."""
+    session_id = button.int(0)
     ms = await meetings_store.get_session(ctx.session, session_id)
     if ms is None or ms.meeting.status == "draft":
         ctx.answer(ctx.t("meetings.unknown_session"), alert=True)
