@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, bindparam, case, cast, exists, func, literal, select, text, update
+from sqlalchemy import BigInteger, String, Table, and_, bindparam, case, cast, exists, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -225,7 +225,7 @@ async def replaced_awaiting_edit(session: AsyncSession) -> list[Bulletin]:
 
 
 # -- acknowledgements and escalation -----------------------------------------------------------
-_OUTBOX = OutboxMessage.__table__
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 _SENT_TO = select(_OUTBOX.c.id).where(_OUTBOX.c.purpose == bindparam("purpose"), _OUTBOX.c.chat_id == bindparam("chat"))
 
 
