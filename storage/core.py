@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, inspect, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Mapper, Session, class_mapper, make_transient_to_detached
 
 from storage.inline_session import InlineSession
 
@@ -41,7 +41,7 @@ class _Loader:
     __slots__ = ("by_pk", "by_pk_locked", "keys", "model")
 
     def __init__(self, model: type) -> None:
-        mapper = inspect(model)
+        mapper: Mapper[Any] = class_mapper(model)
         (pk,) = mapper.primary_key  # hot-path models have one-column keys
         attrs = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
         self.model = model
@@ -63,8 +63,8 @@ def _loader(model: type) -> _Loader:
 def attach(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
     """The session's object for this row: the one it already tracks, else one built from `values`
     (every column, by attribute name) and attached as if the ORM had loaded it."""
-    mapper = inspect(model)
-    key = mapper.identity_key_from_primary_key([values[column.key] for column in mapper.primary_key])
+    mapper: Mapper[Any] = class_mapper(model)
+    key = mapper.identity_key_from_primary_key(tuple(values[str(column.key)] for column in mapper.primary_key))
     known = session.identity_map.get(key)
     if known is not None:
         return known  # type: ignore[no-any-return]
@@ -79,7 +79,7 @@ def get(session: Session, model: type[M], pk: Any, *, lock: bool = False) -> M |
     """`session.get(model, pk)` through one Core statement (FOR UPDATE when `lock`)."""
     loader = _loader(model)
     if not lock:
-        known = session.identity_map.get(inspect(model).identity_key_from_primary_key([pk]))
+        known = session.identity_map.get(class_mapper(model).identity_key_from_primary_key((pk,)))
         if known is not None:
             return known  # type: ignore[no-any-return]
     session.flush()  # as the ORM's autoflush: a row this transaction changed is read as changed
@@ -96,5 +96,5 @@ def row_values(model: type, row: Any) -> dict[str, Any]:
 
 def columns(model: type) -> tuple[Any, ...]:
     """Every column of `model`, in the order `row_values` expects."""
-    mapper = inspect(model)
+    mapper: Mapper[Any] = class_mapper(model)
     return tuple(prop.columns[0] for prop in mapper.column_attrs)

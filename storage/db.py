@@ -76,6 +76,13 @@ def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000, *, begin_event
         cursor.close()
 
 
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
 class _SqliteWriteQueue:
     """One SQLite transaction at a time inside this process, queued in asyncio (FIFO).
 
@@ -224,8 +231,17 @@ class Database:
                 yield session
             return
         assert self._pg_slots is not None
-        async with self._pg_slots.slot(), self.sessionmaker() as session, session.begin():
-            yield session
+        async with self._pg_slots.slot():
+            # Not `async with session, session.begin()`: each of begin, commit and close crosses into
+            # SQLAlchemy's greenlet, and close runs as a shielded task of its own. Here the session
+            # begins with its first statement, and commit and close share one crossing.
+            session = self.sessionmaker()
+            try:
+                yield session
+            except BaseException:
+                await asyncio.shield(session.close())  # rolls back, gives the connection back
+                raise
+            await session.run_sync(_commit_and_close)
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, what: str = "transaction") -> T:
         """`work(session)` in one transaction, run again from the start in a fresh one when the

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
@@ -17,6 +17,16 @@ URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
 # A group or channel refused the message (the bot is not, or no longer, a member; the chat is
 # unknown to it): kept as is, sent again in place when the bot is back there or on request.
 REFUSED = "refused"
+
+
+_COLUMNS = ("purpose", "chat_id", "user_id", "payload", "method", "priority", "due_at", "not_after", "send_id", "status",
+            "attempts", "created_at")
+# Plain SQL both databases share: SQLAlchemy has no cache key for ON CONFLICT, so the statement
+# built with insert().on_conflict_do_nothing() was compiled again for every message queued.
+_ENQUEUE_ONE = text(
+    f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES ({', '.join(f':{c}' for c in _COLUMNS)})"
+    " ON CONFLICT (purpose, chat_id) DO NOTHING"
+).bindparams(*(bindparam(c, type_=OutboxMessage.__table__.c[c].type) for c in _COLUMNS))
 
 
 async def enqueue(
@@ -85,6 +95,10 @@ async def enqueue_many(
         }
         for row in rows
     ]
+    if len(values) == 1:  # a notice, a promotion: one cached statement (the multi-row one is compiled each time)
+        await session.execute(_ENQUEUE_ONE, values[0])
+        await _record_mentions(session, rows, mentions)
+        return
     for start in range(0, len(values), 1000):
         stmt = dialect_insert(session, OutboxMessage).values(values[start : start + 1000]).on_conflict_do_nothing(
             index_elements=["purpose", "chat_id"]
