@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +40,42 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.kind == "ok"
+
+
+# Methods whose result nobody reads, which a webhook may hand back in its answer's body.
+ANSWERABLE_IN_WEBHOOK = frozenset({"answerCallbackQuery"})
+
+
+class WebhookReply:
+    """The one Bot API call the webhook's HTTP answer may carry (Telegram executes it).
+
+    Set (by bot/webhook.py) for the handling of one webhook update: the first call of a
+    method in `ANSWERABLE_IN_WEBHOOK` is kept here instead of being sent, which saves a
+    request per button press. Telegram never says how such a call went, so only calls
+    whose result is not needed qualify. `close()` ends it: a late call is sent as usual.
+    """
+
+    __slots__ = ("call", "open")
+
+    def __init__(self) -> None:
+        self.call: dict[str, Any] | None = None
+        self.open = True
+
+    def take(self, method: str, params: dict[str, Any]) -> bool:
+        if not self.open or self.call is not None or method not in ANSWERABLE_IN_WEBHOOK:
+            return False
+        if any(isinstance(v, dict) and "b64" in v for v in params.values()):
+            return False
+        self.call = {"method": method, **params}
+        return True
+
+    def close(self) -> dict[str, Any] | None:
+        """No more calls taken; the one taken, if any, for the answer's body."""
+        self.open = False
+        return self.call
+
+
+webhook_reply: ContextVar[WebhookReply | None] = ContextVar("webhook_reply", default=None)
 
 
 class Transport(Protocol):
@@ -90,6 +127,9 @@ class TelegramHTTP:
             self._session = None
 
     async def call(self, method: str, params: dict[str, Any]) -> Answer:
+        reply = webhook_reply.get()
+        if reply is not None and reply.take(method, params):
+            return Answer("ok", result=True)  # goes back in the webhook's answer
         files = {k: v for k, v in params.items() if isinstance(v, dict) and "b64" in v}
         if files:
             answer = await self._upload(method, params, files)
