@@ -122,7 +122,7 @@ async def test_a_button_press_is_answered_in_the_webhooks_answer(db: Database, a
         message = await api.wait_for(lambda m: m["chat"]["id"] == 320_010 and _button(m) is not None, timeout=10)
         since = len(api.calls)
         api.press(user, message, _button(message))  # type: ignore[arg-type]
-        method, params = await api.wait_for_call(lambda m, p: m == "answerCallbackQuery", timeout=10, since=since)
+        _, params = await api.wait_for_call(lambda m, p: m == "answerCallbackQuery", timeout=10, since=since)
         await _until(lambda: len(api.webhook_deliveries) >= 2)
     answered = [i for i in range(since, len(api.calls)) if api.calls[i][0] == "answerCallbackQuery"]
     assert len(answered) == 1, "answered once"
