@@ -47,6 +47,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -528,7 +529,8 @@ async def run_one(
             # Burst: everything at once, how long until all is answered.
             spy = None
             if os.environ.get("BENCH_PYSPY"):  # sample the bot from outside during the burst (collapsed stacks)
-                spy = subprocess.Popen(["py-spy", "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "250", "--nonblocking",
+                pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")  # the venv's, off PATH
+                spy = subprocess.Popen([pyspy, "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "250", "--nonblocking",
                                         "-o", f"{os.environ['BENCH_PYSPY']}.{bot}.{result.backend}.{transport}.{latency_ms}"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             started, cpu = time.monotonic(), _cpu_seconds(proc.pid)

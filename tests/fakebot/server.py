@@ -131,9 +131,12 @@ class FakeBotAPI(UserSide):
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: dict[str, deque[_Failure]] = {}
         self._runner: web.AppRunner | None = None
+        self.webhook_reply_calls: list[int] = []  # indexes in `calls` of methods run from a webhook's answer
+        self.webhook_reply_errors: list[tuple[str, int, str]] = []
 
     # ================================================================== lifecycle
     async def start(self) -> FakeBotAPI:
+        self.hub.on_webhook_reply = self._webhook_reply  # the hub may have been replaced since __init__
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
@@ -190,6 +193,13 @@ class FakeBotAPI(UserSide):
             assert request.transport is not None
             request.transport.abort()
             raise asyncio.CancelledError
+        body, status = await self._run(index, spec, params, failure)
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
+        return _json_response(body, status)
+
+    async def _run(self, index: int, spec: MethodSpec, params: dict[str, Any], failure: _Failure | None) -> tuple[JSON, int]:
+        """Execute one recorded call: Telegram's answer body and HTTP status."""
         try:
             if failure is not None:
                 extra = {"retry_after": failure.retry_after} if failure.retry_after is not None else None
@@ -211,9 +221,30 @@ class FakeBotAPI(UserSide):
         if status == 429:
             self.count_429 += 1
         self._answered.append((index, spec.name, params))
-        if self.latency:
-            await asyncio.sleep(self.latency / 2)
-        return _json_response(body, status)
+        return body, status
+
+    async def _webhook_reply(self, body: JSON) -> None:
+        """A method in the webhook's answer body, executed as Telegram does: like a JSON call
+        of that method (recorded in `calls`, failures and limits included), its outcome
+        unseen by the bot (kept in `webhook_reply_errors` for tests)."""
+        spec = METHODS.get(str(body.get("method", "")).lower())
+        if spec is None:
+            self.webhook_reply_errors.append((str(body.get("method")), 404, "Not Found"))
+            return
+        try:
+            params = self._coerce(spec, {k: v for k, v in body.items() if k != "method"}, {})
+        except ApiError as exc:
+            self.webhook_reply_errors.append((spec.name, exc.code, exc.description))
+            return
+        index = len(self.calls)
+        self.calls.append((spec.name, params))
+        self.webhook_reply_calls.append(index)
+        failure = self._take_failure(spec.name)
+        if failure is not None and failure.status == 0:
+            return
+        answer, status = await self._run(index, spec, params, failure)
+        if status != 200:
+            self.webhook_reply_errors.append((spec.name, status, str(answer.get("description", ""))))
 
     async def _dispatch(self, spec: MethodSpec, params: dict[str, Any]) -> Any:
         for name in spec.required:
@@ -246,6 +277,10 @@ class FakeBotAPI(UserSide):
                         uploads[key] = Upload(value.filename, value.file.read(), value.content_type)
                     else:
                         raw[key] = value
+        return self._coerce(spec, raw, uploads)
+
+    @staticmethod
+    def _coerce(spec: MethodSpec, raw: dict[str, Any], uploads: dict[str, Upload]) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for key, value in raw.items():
             param = spec.params.get(key)

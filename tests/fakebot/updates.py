@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +92,10 @@ class UpdateHub:
         self.webhook_retry_delay = webhook_retry_delay
         self._session: aiohttp.ClientSession | None = None
         self._closing = False
+        #: Telegram executes a Bot API method a webhook puts in its 200 answer's JSON body
+        #: ({"method": ..., params}); the fake server sets this to run it like a call.
+        self.on_webhook_reply: Callable[[JSON], Awaitable[None]] | None = None
+        self.webhook_replies: list[JSON] = []  # every such body, executed or not
 
     # ----------------------------------------------------------------- producing
     def push(self, raw: JSON) -> JSON:
@@ -265,15 +271,32 @@ class UpdateHub:
                 async with self._session.post(wh.url, json=update, headers=headers, timeout=timeout) as r:
                     status: int | str = r.status
                     error = f"Wrong response from the webhook: {r.status} {r.reason}"
+                    reply = await r.read() if r.status == 200 and r.content_type == "application/json" else b""
             except Exception as exc:  # noqa: BLE001 - any failure is a failed delivery, never a dead worker
                 status = error = f"Connection failed: {type(exc).__name__}: {exc}"
+                reply = b""
             self.deliveries.append((update["update_id"], status))
+            if reply:
+                await self._webhook_reply(reply)
             if isinstance(status, int) and 200 <= status < 300:
                 return
             wh.last_error_date = int(time.time())
             wh.last_error_message = error
             if attempt < self.webhook_retries:
                 await asyncio.sleep(self.webhook_retry_delay * (attempt + 1))
+
+    async def _webhook_reply(self, raw: bytes) -> None:
+        """A method in the webhook's answer: run like a call; its result (or error) goes nowhere,
+        as with Telegram, which never tells the bot how such a call went."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("method"), str):
+            return
+        self.webhook_replies.append(body)
+        if self.on_webhook_reply is not None:
+            await self.on_webhook_reply(body)
 
     # ----------------------------------------------------------------- shutdown
     async def close(self) -> None:
