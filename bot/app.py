@@ -13,7 +13,10 @@ from bot.i18n import SUPPORTED, t
 from bot.logs import install_redaction
 from bot.processor import BackpressureQueue, PerUserOrderedProcessor
 from bot.request import AiohttpRequest, UpdatesRequest
+from bot.background import start as start_background
+from bot.background import stop as stop_background
 from bot.services import Services
+from handlers import install
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,10 @@ async def set_commands(application: Application) -> None:
 
 
 def build_application(settings: Settings, db: Database, *, request=None, get_updates_request=None, background: bool = True) -> Application:  # type: ignore[no-untyped-def]
-    """The bot, wired: handlers, per-user ordered concurrency, outbox dispatcher, scheduler."""
-    from bot import background as background_tasks
-    from handlers import register_handlers
+    """The bot, wired: handlers, per-user ordered concurrency, outbox dispatcher, scheduler.
 
+    This is the composition root: the only place in bot/ that imports the features (handlers/).
+    """
     processor = PerUserOrderedProcessor(settings.concurrent_updates)
     builder = (
         ApplicationBuilder()
@@ -69,8 +72,7 @@ def build_application(settings: Settings, db: Database, *, request=None, get_upd
     install_redaction([settings.token, settings.webhook_secret])  # every logger, every entry point
     application.bot_data["services"] = Services(settings=settings, db=db)
     application.bot_data["background"] = background
-    register_handlers(application)
-    background_tasks.install(application)
+    install(application)
     return application
 
 
@@ -79,16 +81,12 @@ async def _post_init(application: Application) -> None:
     services.bot_username = application.bot.username or services.bot_username
     await set_commands(application)
     if application.bot_data.get("background"):
-        from bot import background as background_tasks
-
-        await background_tasks.start(application)
+        await start_background(application)
     log.info("Relais Santé prêt (@%s)", services.bot_username)
 
 
 async def _post_stop(application: Application) -> None:
-    from bot import background as background_tasks
-
-    await background_tasks.stop(application)
+    await stop_background(application)
     await application.bot_data["services"].close()
 
 

@@ -2,105 +2,57 @@
 
 APScheduler (through PTB's JobQueue) only wakes things up; what is due always comes from the
 database, so no job state needs pickling and a restart resumes exactly where it was.
-Feature modules add their periodic jobs to `PERIODIC` (name, seconds, coroutine function).
+The jobs are those the features declared, as `handlers.install` put them in `services.wiring.jobs`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
-
 from telegram.ext import Application, ContextTypes
 
+from bot.leader import Leader
 from bot.outbox import run_dispatcher
 from bot.services import Services
-from storage import dialogs
-from storage.models import utcnow
+from bot.wiring import Job
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[[Application], Awaitable[None]]
-PERIODIC: list[tuple[str, float, JobFn]] = []
-
-
-def periodic(name: str, seconds: float) -> Callable[[JobFn], JobFn]:
-    """Register `fn(application)` to run every `seconds` in the process that runs jobs."""
-
-    def decorate(fn: JobFn) -> JobFn:
-        PERIODIC.append((name, seconds, fn))
-        return fn
-
-    return decorate
-
-
-@periodic("purge_dialogs", 3600)
-async def purge_dialogs(application: Application) -> None:
-    """Forget guided conversations abandoned for a day."""
-    services: Services = application.bot_data["services"]
-    async with services.db.begin() as session:
-        await dialogs.purge_expired(session, utcnow() - timedelta(days=1))
-
-
-@periodic("reminders", 60)
-async def plan_reminders(application: Application) -> None:
-    """Queue the reminders whose time has come (issue #3, handlers/reminders/planner.py)."""
-    from handlers.reminders.planner import run_planner
-
-    await run_planner(application)
-
-
-@periodic("close_polls", 60)
-async def close_polls(application: Application) -> None:
-    """Stop polls whose deadline passed and send each coordinator the summary (issue #4)."""
-    from handlers.polls.poll_results import close_due_polls
-
-    await close_due_polls(application.bot_data["services"])
-
-
-@periodic("crisis_digests", 60)
-async def crisis_digests(application: Application) -> None:
-    """Crisis digests and the scheduled crisis kit, once per slot; replaced channel posts (issue #5)."""
-    from handlers.crisis.digest import run_scheduled
-
-    await run_scheduled(application.bot_data["services"], application.bot)
-
-
-def install(application: Application) -> None:
-    """Nothing to do before start; kept for symmetry with start/stop."""
-
-
 async def _run_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    name, fn = context.job.data  # type: ignore[union-attr,misc]
+    job: Job = context.job.data  # type: ignore[union-attr,assignment]
     try:
-        await fn(context.application)
+        await job.run(context.application)
     except Exception:
-        log.exception("periodic job %s failed", name)
+        log.exception("periodic job %s failed", job.name)
+
+
+def _jobs(application: Application) -> list[Job]:
+    services: Services = application.bot_data["services"]
+    return services.wiring.jobs
 
 
 def _schedule_periodic(application: Application) -> None:
     queue = application.job_queue
     if queue is not None:
-        for name, seconds, fn in PERIODIC:
-            queue.run_repeating(_run_job, interval=seconds, first=1, name=name, data=(name, fn), job_kwargs={"max_instances": 1, "coalesce": True})
+        for job in _jobs(application):
+            queue.run_repeating(
+                _run_job, interval=job.seconds, first=1, name=job.name, data=job, job_kwargs={"max_instances": 1, "coalesce": True}
+            )
 
 
 def _unschedule_periodic(application: Application) -> None:
     queue = application.job_queue
     if queue is not None:
-        for name, _, _ in PERIODIC:
-            for job in queue.get_jobs_by_name(name):
-                job.schedule_removal()
+        for job in _jobs(application):
+            for scheduled in queue.get_jobs_by_name(job.name):
+                scheduled.schedule_removal()
 
 
 async def start(application: Application) -> None:
-    """The outbox task (every process sends its share, bot/senders.py); only the elected one (bot/leader.py) runs PERIODIC jobs."""
-    from handlers.reminders import planner as reminders
-    from bot.leader import Leader
-
+    """The outbox task (every process sends its share, bot/senders.py); only the elected one (bot/leader.py) runs the jobs."""
     services: Services = application.bot_data["services"]
-    reminders.configure(services)  # time zone, language and bot name for calendar files (issue #3)
+    for hook in services.wiring.on_start:
+        hook(services)
     application.bot_data["dispatcher_task"] = asyncio.create_task(run_dispatcher(application.bot, services), name="outbox")
 
     async def elected() -> None:

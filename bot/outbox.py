@@ -37,8 +37,9 @@ recorded (storage/chats.py) and the row, with every other one queued for that ch
 the new id; other 4xx → `failed` with Telegram's reason; 5xx or no connection → retried with
 exponential back-off, `failed` after MAX_ATTEMPTS with the last reason.
 
-Features react to outcomes in the transaction that records them: ON_SENT (by method) learns
-Telegram's result, ON_FAILED (by purpose prefix, "bulletin" for "bulletin:12:channel") hears
+Features react to outcomes in the transaction that records them, through the hooks they
+declared (`services.wiring`, bot/wiring.py): an after-send hook (by method) learns
+Telegram's result, a failure hook (by purpose prefix, "bulletin" for "bulletin:12:channel") hears
 of a row that ended `refused`, `failed`, `unreachable` or `unknown`, e.g. to tell the crisis
 cell at once or to route a message another way.
 
@@ -70,6 +71,7 @@ from bot.notify import split_payload
 from bot.pacing import CellRate, ChatGaps, PaceConfig
 from bot.senders import SOLO, Senders, Share
 from bot.services import Services
+from bot.wiring import Wiring
 from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from storage import outbox as outbox_store
 from storage.chats import record_move
@@ -91,18 +93,12 @@ IDLE_POLL = 1.0
 T = OutboxMessage.__table__
 PAID_METHODS_PREFIX = ("send", "copyMessage")
 
-# Feature hooks keyed by Bot API method: `await hook(session, row_id, chat_id, result)` runs in the
-# transaction that records a successful send, with Telegram's result (issue #4: "sendPoll" →
-# handlers/polls/polls.py learns the Telegram poll id). A failing hook is logged; the row stays sent.
-OnSent = Callable[[Any, int, int, Any], Awaitable[None]]
-ON_SENT: dict[str, OnSent] = {}
-
 FINAL_FAILURES = ("refused", "failed", "unreachable", "unknown")
 
 
 @dataclass(frozen=True)
 class Failure:
-    """A row that ended without being delivered, as ON_FAILED hooks see it."""
+    """A row that ended without being delivered, as failure hooks see it."""
 
     row_id: int
     purpose: str
@@ -114,11 +110,6 @@ class Failure:
     attempts: int
 
 
-# Feature hooks keyed by purpose prefix (the text before the first ":"): `await hook(session,
-# failure, services)` runs in the transaction that records the failure (`services` is None for a
-# dispatcher built without them). A failing hook is logged; the row keeps its status.
-OnFailed = Callable[[Any, Failure, Any], Awaitable[None]]
-ON_FAILED: dict[str, OnFailed] = {}
 
 
 def purpose_prefix(purpose: str) -> str:
@@ -162,7 +153,7 @@ class Outcome:
     message_id: int | None = None
     at: datetime = field(default_factory=utcnow)
     unreachable_user: int | None = None
-    result: Any = None  # Telegram's result, kept only for methods with an ON_SENT hook
+    result: Any = None  # Telegram's result, kept only for methods with an after-send hook
     moved_to: int | None = None  # the chat's new id (400 with migrate_to_chat_id)
     follow_ups: list[dict[str, Any]] = field(default_factory=list)  # the rest of a text too long for one message
 
@@ -195,7 +186,11 @@ class Dispatcher:
         services: Any = None,
     ) -> None:
         self.db = db
-        self.services = services  # handed to ON_FAILED hooks (settings: where to tell whom)
+        self.services = services  # handed to failure hooks (settings: where to tell whom)
+        # The features' hooks (bot/wiring.py). After-send hooks run in the transaction that records
+        # the send, with Telegram's result ("sendPoll": the poll's Telegram id); failure hooks in the
+        # one that records the failure. A failing hook is logged; the row keeps its status.
+        self.hooks: Wiring = services.wiring if services is not None else Wiring()
         self.http = http
         self.pace = pace or PaceConfig.for_settings(False)
         self.concurrency = concurrency or (256 if self.pace.paid else 16)
@@ -385,7 +380,7 @@ class Dispatcher:
         """Turn Telegram's answer into what the row becomes."""
         if answer.kind == "ok":
             mid = answer.result.get("message_id") if isinstance(answer.result, dict) else None
-            return Outcome(row, "sent", message_id=mid, result=answer.result if row.method in ON_SENT else None)
+            return Outcome(row, "sent", message_id=mid, result=answer.result if row.method in self.hooks.sent_hooks else None)
         now = utcnow()
         reason = answer.description[:500] if answer.kind != "error" else f"{answer.code}: {answer.description}"[:500]
         if answer.kind == "error" and answer.code == 429:
@@ -502,8 +497,8 @@ class Dispatcher:
                     sent,
                 )
                 for o in batch:
-                    if o.kind == "sent" and o.row.method in ON_SENT:
-                        await _run_on_sent(session, o)
+                    if o.kind == "sent" and o.row.method in self.hooks.sent_hooks:
+                        await self._run_on_sent(session, o)
                     if o.kind == "sent" and o.follow_ups:
                         await _queue_follow_ups(session, o)
             if retry:
@@ -522,7 +517,7 @@ class Dispatcher:
                     final,
                 )
                 for o in batch:
-                    if o.kind == "final" and o.status in FINAL_FAILURES and purpose_prefix(o.row.purpose) in ON_FAILED:
+                    if o.kind == "final" and o.status in FINAL_FAILURES and purpose_prefix(o.row.purpose) in self.hooks.failed_hooks:
                         await self._run_on_failed(session, o)
             for o in moved:
                 await self._follow_move(session, o)
@@ -542,6 +537,17 @@ class Dispatcher:
                     .values(status="unreachable", last_error="the person blocked the bot")
                 )
 
+    async def _run_on_sent(self, session: Any, outcome: Outcome) -> None:
+        row = outcome.row
+        try:
+            async with session.begin_nested():
+                for hook in self.hooks.sent_hooks[row.method]:
+                    await hook(session, row.id, row.chat_id, outcome.result)
+        except Exception as exc:
+            if is_retryable(exc):  # a deadlock victim: the whole batch is written again, the hook with it
+                raise
+            log.exception("outbox: hook %s en échec pour la ligne %s", row.method, row.id)
+
     async def _run_on_failed(self, session: Any, outcome: Outcome) -> None:
         row = outcome.row
         failure = Failure(
@@ -549,7 +555,7 @@ class Dispatcher:
         )
         try:
             async with session.begin_nested():
-                await ON_FAILED[purpose_prefix(row.purpose)](session, failure, self.services)
+                await self.hooks.failed_hooks[purpose_prefix(row.purpose)](session, failure, self.services)
         except Exception as exc:
             if is_retryable(exc):  # a deadlock victim: the whole batch is written again, the hook with it
                 raise
@@ -719,16 +725,6 @@ async def _queue_follow_ups(session: Any, outcome: Outcome) -> None:
         for i, payload in enumerate(outcome.follow_ups, start=2)
     ]
     await outbox_store.enqueue_many(session, rows, method="sendMessage", priority=row.priority)
-
-
-async def _run_on_sent(session: Any, outcome: Outcome) -> None:
-    try:
-        async with session.begin_nested():
-            await ON_SENT[outcome.row.method](session, outcome.row.id, outcome.row.chat_id, outcome.result)
-    except Exception as exc:
-        if is_retryable(exc):  # a deadlock victim: the whole batch is written again, the hook with it
-            raise
-        log.exception("outbox: hook %s en échec pour la ligne %s", outcome.row.method, outcome.row.id)
 
 
 def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from typing import TYPE_CHECKING
-
 from bot.config import Settings
+from bot.wiring import Wiring
 from storage.db import Database
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ class Services:
     settings: Settings
     db: Database
     bot_username: str = "relais_sante_bot"
+    wiring: Wiring = field(default_factory=Wiring)  # what the features plugged in (handlers.install)
     _outbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     _transport: Transport | None = None
 

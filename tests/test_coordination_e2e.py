@@ -19,7 +19,6 @@ from sqlalchemy import func, select, update
 from bot.dates import When, format_when
 from storage import meetings as store
 from storage.models import Dialog, Group, Meeting, MeetingSession, OutboxMessage, Registration, utcnow
-from handlers.reminders import session_events
 from tests.harness import COORDINATOR_ID, BotHarness, Person
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -485,11 +484,12 @@ async def test_cancelled_session_is_told_and_no_longer_offered(bot: BotHarness) 
     async def listener(session: Any, ms: MeetingSession, kind: str) -> None:  # what reminders will plug in
         heard.append((ms.id, ms.status, kind))
 
-    session_events.subscribe(listener)
+    listeners = bot.application.bot_data["services"].wiring.session_listeners
+    listeners.append(listener)
     try:
         await cancel_verdun(bot, alice, verdun)
     finally:
-        session_events.LISTENERS.remove(listener)
+        listeners.remove(listener)
     assert heard == [(verdun, "cancelled", "cancelled")]
 
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from bot.background import PERIODIC
 from bot.config import Settings
+from handlers import FEATURES
 from handlers.account.retention import run_purge
 from bot.sample_data import load_samples
 from bot.services import Services
@@ -253,4 +253,4 @@ async def test_retention_purges_what_is_past_its_time(db: Database) -> None:
 
 
 async def test_retention_runs_on_a_schedule() -> None:
-    assert "retention_purge" in {name for name, _, _ in PERIODIC}
+    assert "retention_purge" in {job.name for feature in FEATURES for job in feature.jobs}

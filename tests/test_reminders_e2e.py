@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 from sqlalchemy import func, select, update
 
-from handlers.reminders import planner as reminders, session_events
+from handlers.meetings import session_events
+from handlers.reminders import planner as reminders
 from handlers.reminders.planner import EVE_18, decide, due_time, parse_offsets
 from handlers.core.render import when_text
 from storage import meetings as store
@@ -206,9 +207,9 @@ async def test_a_moved_session_replans_its_reminders_and_updates_calendars_a_can
         await reminders.store.record_calendar_copy(session, 42, sid, 0, now)
     assert (await reminders.plan_due(db, now=now)).queued == 1
 
-    async with db.begin() as session:  # what /gerer does: change, notify, then the hook
+    async with db.begin() as session:  # what /gerer does: change, notify, then the reminders' listener
         ms = await store.update_session(session, sid, starts_at=now + timedelta(days=1, hours=2))
-        await session_events.on_session_changed(session, ms, "date")
+        await reminders.follow_session_change(session, ms, "date")
     rows = await reminder_rows(db)
     assert [r.status for r in rows] == ["skipped"] and rows[0].last_error == "obsolete"
     async with db.begin() as session:
@@ -223,7 +224,7 @@ async def test_a_moved_session_replans_its_reminders_and_updates_calendars_a_can
 
     async with db.begin() as session:
         ms = await store.cancel_session(session, sid)
-        await session_events.on_session_changed(session, ms, "cancelled")
+        await reminders.follow_session_change(session, ms, "cancelled")
         doc = await session.scalar(select(OutboxMessage).where(OutboxMessage.purpose == f"ics:s{sid}:v2"))
     assert all(r.status == "skipped" for r in await reminder_rows(db))
     cal, event = calendar(base64.b64decode(doc.payload["document"]["b64"]))
@@ -238,7 +239,7 @@ async def test_cancelled_session_sends_the_calendar_cancel_to_who_took_the_file(
     await camille.press("Ajouter à mon agenda")
     async with bot.db.begin() as session:
         ms = await store.cancel_session(session, sid)
-        await session_events.on_session_changed(session, ms, "cancelled")
+        await session_events.on_session_changed(bot.application.bot_data["services"], session, ms, "cancelled")
     bot.application.bot_data["services"].wake_outbox()
     await bot.api.wait_for(lambda m: m["chat"]["id"] == camille.id and "annulée" in (m.get("caption") or ""), timeout=10)
     cal, event = calendar(bot.api.files(camille.id)[-1][1])

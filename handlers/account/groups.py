@@ -23,13 +23,15 @@ from bot import notify
 from bot.i18n import SafeHTML, t
 from handlers.core.qr import qr_png
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, Keyboard, Reply, handler, int_or_none
 from storage import dialogs
 from storage import groups as store
 from storage import meetings as meetings_store
 from storage import users as users_store
 from storage.models import Dialog, Group, User
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 FLOW = "groups"
 APPOINT_FLOW = "appoint"
@@ -518,5 +520,8 @@ async def appoint(ctx: Ctx, target: User, group: Group | None, *, edit: bool = F
     ctx.wake_outbox = True
 
 
-dialog.flow(FLOW, {"name": step_name, "slug": step_slug, "rename": step_rename})
-dialog.flow(APPOINT_FLOW, {"who": step_who})
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    FLOW: {"name": step_name, "slug": step_slug, "rename": step_rename},
+    APPOINT_FLOW: {"who": step_who},
+}

@@ -15,7 +15,7 @@ from bot.i18n import keys_with_prefix, t
 from handlers.core import dialog
 from handlers.account import groups
 from handlers.meetings import meetings
-from handlers.core.buttons import BadButton, Button, router
+from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
 from handlers.core.render import session_card
 from storage import dialogs
@@ -25,10 +25,11 @@ from storage import users as users_store
 from storage.models import Dialog, Group
 from storage.users import PROFESSIONS
 
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
+
 INVITE_MEETINGS_SHOWN = 3
 
 ONBOARDING = "onboarding"
-dialog.flow(ONBOARDING, {})  # every step is answered with buttons
 
 
 def profession_keyboard(ctx: Ctx) -> list[list[tuple[str, str]]]:
@@ -254,3 +255,9 @@ def help_section(lang: str, section: str) -> str:
     """A heading plus every "help.<section>.*" line, so each feature documents its own commands."""
     lines = [t(key, lang) for key in keys_with_prefix(f"help.{section}.", lang)]
     return "\n".join([t(f"help.{section}", lang), *lines])
+
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    ONBOARDING: {},  # every step is answered with buttons
+}

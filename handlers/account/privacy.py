@@ -14,9 +14,11 @@ from telegram.ext import ContextTypes
 
 from handlers.account import my_data
 from bot.i18n import SUPPORTED, t
-from handlers.core.buttons import Button, router
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
 from storage import privacy as store
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 CONFIRM_SECONDS = 15 * 60  # an /oublier confirmation button older than this is refused
 

@@ -10,7 +10,6 @@ import logging
 
 from telegram.ext import Application
 
-from bot.background import periodic
 from bot.services import Services
 from storage.models import utcnow
 from storage.privacy import RetentionPolicy, purge_expired
@@ -30,6 +29,6 @@ async def run_purge(services: Services) -> dict[str, int]:
     return counts
 
 
-@periodic("retention_purge", INTERVAL_SECONDS)
 async def retention_purge(application: Application) -> None:
+    """The periodic job (every INTERVAL_SECONDS)."""
     await run_purge(application.bot_data["services"])

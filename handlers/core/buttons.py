@@ -4,6 +4,7 @@ Every feature used to split its callback data by hand, check the count, convert 
 answer forged or stale buttons itself, each slightly differently. Here a feature declares
 what it accepts and receives a parsed `Button`:
 
+    router = ButtonRouter()                      # one per feature module; handlers.install merges them
     router.on("m", "reg", register, args=1)      # m:reg:<session id>
     async def register(ctx: Ctx, button: Button) -> None:
         session = button.found(await store.get_session(ctx.session, button.int(0)))
@@ -161,6 +162,17 @@ class ButtonRouter:
         """
         self._prefixes.setdefault(prefix, _Prefix()).guards.append(check)
 
+    def include(self, other: ButtonRouter) -> None:
+        """Add every route and guard of `other` (one feature module's router) to this one.
+
+        The same checks as `on` apply, so two features can never claim one button.
+        """
+        for prefix, entry in other._prefixes.items():
+            for action, route in entry.routes.items():
+                self.on(prefix, action, route.fn, args=(route.min_args, route.max_args))
+            for check in entry.guards:
+                self.guard(prefix, check)
+
     def parse(self, prefix: str, update: Update, context: Context) -> Button:
         """The button pressed, checked against the routes of `prefix`; BadButton otherwise."""
         query = update.callback_query
@@ -241,5 +253,3 @@ def _log_stale(prefix: str, update: Update, exc: BadButton) -> None:
     action = raw[len(prefix) + 1 :].split(":", 1)[0][:16]
     log.info("stale button %s:%s (%s)", prefix, action, exc)
 
-
-router = ButtonRouter()  # the features' routes; handlers/__init__.py registers router.handlers()

@@ -1,6 +1,7 @@
 """Guided conversations whose state lives in the database.
 
-A flow is a name plus one async function per step. Free text (not a command) from a user
+A flow is a name plus one async function per step, declared by its feature module (`FLOWS`)
+and installed by `handlers.install` into `services.wiring.flows`. Free text (not a command) from a user
 with an open conversation goes to that flow's current step; the cancel word leaves at any
 step; a conversation left idle longer than CONVERSATION_TIMEOUT_MINUTES is closed with a
 message the next time the user writes. Because the state is a row, a restart or another
@@ -14,20 +15,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes
 
+from bot.services import Services
 from handlers.core.common import Ctx, handler
 from storage import dialogs
-from storage.models import Dialog
+from storage.models import Dialog, utcnow
 
 StepFn = Callable[[Ctx, Dialog, str], Awaitable[None]]
-FLOWS: dict[str, dict[str, StepFn]] = {}
 CANCEL_WORDS = {"annuler", "/annuler", "stop", "cancel", "/cancel", "quitter"}
-
-
-def flow(name: str, steps: dict[str, StepFn]) -> None:
-    """Declare a flow's steps (called once per feature module at import)."""
-    FLOWS[name] = steps
 
 
 def normalized(text: str) -> str:
@@ -69,7 +65,7 @@ async def on_text(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
         ctx.say("dialog.cancelled")
         return
-    steps = FLOWS.get(dialog.flow)
+    steps = ctx.services.wiring.flows.get(dialog.flow)
     if steps is None:  # a flow removed by an upgrade: start afresh rather than get stuck
         await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
         ctx.say("dialog.expired")
@@ -79,3 +75,10 @@ async def on_text(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
         ctx.say("dialog.use_buttons")
         return
     await step(ctx, dialog, text)
+
+
+async def purge_abandoned(application: Application) -> None:
+    """The hourly job: forget guided conversations abandoned for a day."""
+    services: Services = application.bot_data["services"]
+    async with services.db.begin() as session:
+        await dialogs.purge_expired(session, utcnow() - timedelta(days=1))

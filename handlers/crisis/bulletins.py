@@ -28,13 +28,13 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import chats, notify
-from bot import outbox as dispatcher
+from bot.outbox import Failure
 from bot.chats import configured_value
 from bot.dates import format_time
 from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, router
+from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
 from handlers.crisis.shared import (
     ack_keyboard,
@@ -59,6 +59,8 @@ from storage import users as users_store
 from storage.crisis_models import Bulletin
 from storage.models import Dialog, OutboxMessage
 from storage.users import PROFESSIONS
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 FLOW = "bulletin"
 TITLE_MAX = 120
@@ -228,9 +230,6 @@ async def step_replaces(ctx: Ctx, dialog_row: Dialog, text: str) -> None:
 async def ask_audience(ctx: Ctx, dialog_row: Dialog, *, edit: bool = False, **changes: Any) -> None:
     dialogs.advance(dialog_row, "audience", **changes)
     (ctx.edit if edit else ctx.send)(ctx.t("crisis.b_ask_audience"), audience_keyboard(ctx))
-
-
-dialog.flow(FLOW, {"title": step_title, "body": step_body, "links": step_links, "file": step_file, "replaces": step_replaces})
 
 
 async def on_bulletin_file(ctx: Ctx, dialog_row: Dialog, file_id: str, kind: str) -> None:
@@ -484,27 +483,14 @@ async def after_channel_post(session: AsyncSession, row_id: int) -> None:
             await queue_channel_edit(session, candidate)
 
 
-def install_sent_hook() -> None:
-    """Chain our hook onto the dispatcher's "sendMessage" hook (private sends return at once)."""
-    previous = dispatcher.ON_SENT.get("sendMessage")
-    if getattr(previous, "crisis_hook", False):
-        return
-
-    async def on_message_sent(session: AsyncSession, row_id: int, chat_id: int, result: Any) -> None:
-        if previous is not None:
-            await previous(session, row_id, chat_id, result)
-        if chat_id < 0:  # a channel or group: maybe a bulletin's channel post
-            await after_channel_post(session, row_id)
-
-    on_message_sent.crisis_hook = True  # type: ignore[attr-defined]
-    dispatcher.ON_SENT["sendMessage"] = on_message_sent
-
-
-install_sent_hook()
+async def on_message_sent(session: AsyncSession, row_id: int, chat_id: int, result: Any) -> None:
+    """After-send hook for every sendMessage: a channel or group post may be a bulletin's (private sends return at once)."""
+    if chat_id < 0:
+        await after_channel_post(session, row_id)
 
 
 # -- what the channel (or the cell's chat) refused ---------------------------------------------------
-async def on_crisis_row_failed(session: AsyncSession, failure: dispatcher.Failure, services: Services | None) -> None:
+async def on_crisis_row_failed(session: AsyncSession, failure: Failure, services: Services | None) -> None:
     """Outbox ON_FAILED hook for crisis messages to a group or channel (bulletins, digests, crisis
     mode, reports, kits), run in the transaction that records the failure.
 
@@ -543,7 +529,7 @@ async def on_crisis_row_failed(session: AsyncSession, failure: dispatcher.Failur
     )
 
 
-async def reroute_to_members(session: AsyncSession, services: Services, failure: dispatcher.Failure) -> int:
+async def reroute_to_members(session: AsyncSession, services: Services, failure: Failure) -> int:
     """A message the cell's chat refused goes to each cell member privately, as it was."""
     row = await session.get(OutboxMessage, failure.row_id)
     if row is None:
@@ -560,8 +546,7 @@ async def reroute_to_members(session: AsyncSession, services: Services, failure:
     return len(rows)
 
 
-for _prefix in ("bulletin", "crisis", "digest", "report", "kit"):
-    dispatcher.ON_FAILED[_prefix] = on_crisis_row_failed
+CRISIS_PURPOSES = ("bulletin", "crisis", "digest", "report", "kit")  # outbox rows whose failure on_crisis_row_failed hears
 
 
 def republish_keyboard(bulletin_id: int, lang: str) -> list[list[tuple[str, str]]]:
@@ -860,3 +845,9 @@ async def pressed_track(ctx: Ctx, button: Button) -> None:
 for _action in ("ref", "now", "in", "rep"):
     router.on("cv", _action, pressed_track, args=2)
 router.guard("cv", lambda ctx, button: require_cell(ctx))
+
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    FLOW: {"title": step_title, "body": step_body, "links": step_links, "file": step_file, "replaces": step_replaces},
+}

@@ -12,12 +12,14 @@ from telegram.ext import ContextTypes
 from bot import notify
 from bot.dates import When, format_when
 from bot.i18n import t, tn
-from handlers.core.buttons import Button, router
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler
 from handlers.crisis.shared import cell_chat_id, channel_chat_id, require_cell, tell_cell
 from storage import crisis as store
 from storage import outbox
 from storage import users as users_store
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 PHONE_OFF_WORDS = {"non", "off", "retirer", "supprimer", "aucun", "no", "remove", "none"}
 _PHONE = re.compile(r"^\+?[\d .\-()]{8,20}$")

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot
+from telegram.ext import Application
 
 from bot.i18n import SafeHTML, t, tn
 from bot.notify import message_payload
@@ -363,3 +364,8 @@ async def run_scheduled(services: Services, bot: Bot | None = None, now: datetim
         services.wake_outbox()
     async with services.db.begin() as session:
         await deliver_waiting_reports(session, services)
+
+
+async def crisis_digests_job(application: Application) -> None:
+    """The minute job: crisis digests and the scheduled kit, once per slot; replaced channel posts."""
+    await run_scheduled(application.bot_data["services"], application.bot)

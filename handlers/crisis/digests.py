@@ -11,10 +11,12 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from handlers.crisis.crisis_kit import gather, kit_filename, render
-from handlers.core.buttons import Button, router
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, send_late
 from handlers.crisis.shared import category_label, require_cell
 from storage import crisis as store
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 
 async def subscriptions_view(ctx: Ctx) -> tuple[str, list[list[tuple[str, str]]]]:

@@ -25,7 +25,7 @@ from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers.crisis import bulletins
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, router
+from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, int_or_none
 from handlers.crisis.shared import (
     attachment_payload,
@@ -40,6 +40,8 @@ from storage import crisis as store
 from storage import dialogs, outbox
 from storage.crisis_models import FieldReport
 from storage.models import Dialog, User
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 FLOW = "report"
 REPLY_FLOW = "report_reply"
@@ -163,9 +165,6 @@ async def show_confirmation(ctx: Ctx, row: Dialog, *, edit: bool = False, **chan
     dialogs.advance(row, "confirm", **changes)
     text = ctx.t("crisis.r_confirm", card=SafeHTML(report_text(draft_report(row.data), None, ctx.lang, draft=True)))
     (ctx.edit if edit else ctx.send)(text, [[(ctx.t("crisis.r_send"), "rp:send:0"), (ctx.t("common.cancel"), "rp:no:0")]])
-
-
-dialog.flow(FLOW, {"commune": step_commune, "product": step_product, "place": step_place, "text": step_text, "file": step_file})
 
 
 def _report_step(action: str, step: str | None, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> None:
@@ -378,9 +377,6 @@ async def step_reply(ctx: Ctx, row: Dialog, text: str) -> None:
     ctx.say("crisis.r_reply_sent", number=number)
 
 
-dialog.flow(REPLY_FLOW, {"text": step_reply})
-
-
 @handler
 async def on_reports_summary(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/signalements [jours]: reports by category and commune, and those still to handle."""
@@ -420,3 +416,10 @@ async def on_reports_summary(ctx: Ctx, update: Update, context: ContextTypes.DEF
     for r in summary.open_reports[:CARDS_IN_SUMMARY]:
         sender = await ctx.session.get(User, r.user_id) if r.user_id else None
         ctx.send(report_text(r, sender, ctx.lang), cell_keyboard(r.id, ctx.lang))
+
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    FLOW: {"commune": step_commune, "product": step_product, "place": step_place, "text": step_text, "file": step_file},
+    REPLY_FLOW: {"text": step_reply},
+}

@@ -6,7 +6,7 @@ manage its group before doing anything: a forged button from a professional, or 
 coordinator of another group, is refused and changes nothing.
 
 Changes to a session (/gerer) are told to every registrant through the outbox, in their own
-language, in the same transaction as the change; then `handlers.reminders.session_events.on_session_changed`
+language, in the same transaction as the change; then `handlers.meetings.session_events.on_session_changed`
 lets reminders and calendar files follow.
 """
 
@@ -23,9 +23,9 @@ from bot.dates import When, format_when
 from handlers.meetings.export import filename_for, registrants_csv
 from bot.i18n import t
 from handlers.core.qr import qr_png
-from handlers.reminders.session_events import on_session_changed
+from handlers.meetings.session_events import on_session_changed
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, handler
 from handlers.meetings.meetings import announce_promotions
 from handlers.meetings.new_meeting import (
@@ -44,6 +44,8 @@ from handlers.core.render import meeting_picker, session_label, when_text
 from storage import dialogs
 from storage import meetings as store
 from storage.models import Dialog, Meeting, MeetingSession
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 EDIT_FLOW = "edit_session"
 MEETINGS_SHOWN = 30
@@ -305,7 +307,7 @@ async def pressed_date_ok(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
         f"changed:s{ms.id}:v{ms.version}",
         lambda lang: t("coord.notify.date_changed", lang, title=title, old=format_when(old, lang, tz), new=format_when(new, lang, tz)),
     )
-    await on_session_changed(ctx.session, ms, "date")
+    await on_session_changed(ctx.services, ctx.session, ms, "date")
     ctx.edit(ctx.tn("coord.edit.date_done", told, when=format_when(new, ctx.lang, tz)))
 
 
@@ -344,7 +346,7 @@ async def apply_place(ctx: Ctx, ms: MeetingSession, site: str | None, address: s
             "coord.notify.place_changed", lang, title=title, when=when_text(updated, lang, tz), place=venue_text(lang, site, address)
         ),
     )
-    await on_session_changed(ctx.session, updated, "place")
+    await on_session_changed(ctx.services, ctx.session, updated, "place")
     ctx.send(ctx.tn("coord.edit.place_done", told, place=place_label(ctx, site, address)))
 
 
@@ -404,7 +406,7 @@ async def confirm_cancel(ctx: Ctx, ms: MeetingSession) -> None:
         f"cancelled:s{cancelled.id}",
         lambda lang: t("coord.notify.cancelled", lang, title=title, when=when_text(cancelled, lang, tz)),
     )
-    await on_session_changed(ctx.session, cancelled, "cancelled")
+    await on_session_changed(ctx.services, ctx.session, cancelled, "cancelled")
     ctx.edit(ctx.tn("coord.edit.cancelled", told, title=title, when=when_text(cancelled, ctx.lang, tz)))
 
 
@@ -476,4 +478,8 @@ router.on("co", "cxl", _on_session(ask_cancel), args=1)
 router.on("co", "cxlok", _on_session(confirm_cancel), args=1)
 router.on("co", "keep", _on_session(keep_session), args=1)
 
-dialog.flow(EDIT_FLOW, {"date": step_edit_date, "date_confirm": step_edit_date, "place": step_edit_place, "capacity": step_edit_capacity})
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    EDIT_FLOW: {"date": step_edit_date, "date_confirm": step_edit_date, "place": step_edit_place, "capacity": step_edit_capacity},
+}

@@ -8,12 +8,14 @@ from telegram.ext import ContextTypes
 from bot import notify
 from handlers.meetings import ics
 from bot.i18n import SafeHTML, t
-from handlers.core.buttons import Button, router
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler
 from handlers.core.render import SessionLike, place_text, session_card, session_label, session_picker, when_text
 from storage import meetings as store
 from storage import reminders as reminders_store
 from storage.meetings import SessionView
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 PAGE_SIZE = 5
 

@@ -22,12 +22,14 @@ from telegram.ext import ContextTypes
 from bot.dates import DateParseError, When, date_hint, format_when, parse_when
 from bot.i18n import SafeHTML, t
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, handler
 from storage import dialogs
 from storage import meetings as store
 from storage import users as users_store
 from storage.models import Dialog, Group
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 FLOW = "new_meeting"
 TITLE_MAX, THEME_MAX = 200, 1000
@@ -436,7 +438,6 @@ BUTTONS = {
 }
 
 
-
 def _step_button(action: str, fn: Callable[[Ctx, Dialog, int], Awaitable[None]]) -> ButtonFn:
     """nr:<action>:<n>: only at the step it was shown for, in a conversation still open."""
 
@@ -460,14 +461,15 @@ for _action, _fn in BUTTONS.items():
     router.on("nr", _action, _step_button(_action, _fn), args=1)
 router.guard("nr", coordinators_only)
 
-dialog.flow(
-    FLOW,
-    {
-        "title": step_title,
-        "theme": step_theme,
-        "date": step_date,
-        "date_confirm": step_date,
-        "place": step_place,
-        "capacity": step_capacity,
-    },
-)
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    FLOW: {
+            "title": step_title,
+            "theme": step_theme,
+            "date": step_date,
+            "date_confirm": step_date,
+            "place": step_place,
+            "capacity": step_capacity,
+        },
+}

@@ -12,13 +12,15 @@ from __future__ import annotations
 from bot import notify
 from bot.dates import When, format_when
 from bot.i18n import t
-from handlers.core.buttons import BadButton, Button, router
+from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, int_or_none
 from handlers.polls.polls import deadline_text
 from storage import meetings as meetings_store
 from storage import outbox
 from storage import polls as store
 from storage.polls_models import Poll, PollOption
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 VALUES = {"y": store.YES, "m": store.MAYBE, "n": store.NO}
 CODES = {v: k for k, v in VALUES.items()}

@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes
 
 from bot import notify
 from handlers.polls import charts
 from bot.i18n import t, tn
 from bot.services import Services
 from bot.transport import file_param
-from handlers.core.buttons import Button, router
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, send_late
 from handlers.polls.date_polls import WORD, slot_text
 from handlers.polls.polls import coordinator_lang, deadline_text
@@ -30,6 +30,8 @@ from storage import outbox
 from storage import polls as store
 from storage.models import utcnow
 from storage.polls_models import Poll
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 ICON = {store.QUICK: "📊", store.DATES: "🗓", store.FORM: "📝"}
 SYMBOL = {store.YES: "✅", store.MAYBE: "🤔", store.NO: "❌"}
@@ -299,3 +301,8 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
     if polls:
         services.wake_outbox()
     return len(polls)
+
+
+async def close_polls_job(application: Application) -> None:
+    """The minute job: polls whose deadline passed are stopped and their coordinators get the summary."""
+    await close_due_polls(application.bot_data["services"])

@@ -21,13 +21,12 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-import bot.outbox as dispatcher
 from bot import notify
 from bot.dates import DateParseError, When, date_examples, error_message, format_when, parse_when
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, ButtonFn, coordinators_only, router
+from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, handler, int_or_none, run_once
 from handlers.core.render import meeting_picker
 from storage import dialogs, outbox
@@ -36,6 +35,8 @@ from storage import polls as store
 from storage import users as users_store
 from storage.models import Dialog, Group, OutboxMessage, User, utcnow
 from storage.polls_models import Poll
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 log = logging.getLogger(__name__)
 
@@ -265,18 +266,6 @@ async def ask_group(ctx: Ctx) -> None:
         ctx.say("polls.error.no_group")
         return
     ctx.say("polls.ask_group", [[(g.name[:60], f"p:n:group:{g.id}")] for g in groups])
-
-
-dialog.flow(
-    FLOW,
-    {
-        "question": step_question,
-        "options": step_options,
-        "slots": step_slots,
-        "questions": step_questions,
-        "deadline": step_deadline,
-    },
-)
 
 
 # --------------------------------------------------------------------------- button steps
@@ -539,19 +528,14 @@ async def queue_native_polls(ctx: Ctx, poll: Poll, recipients: list[tuple[int, i
 # --------------------------------------------------------------------------- answers to native polls
 
 
-async def _on_poll_sent(session: Any, row_id: int, chat_id: int, result: Any) -> None:
-    """Outbox hook for every sendPoll: ours ("poll:<id>:send") record Telegram's poll id."""
+async def on_poll_sent(session: Any, row_id: int, chat_id: int, result: Any) -> None:
+    """After-send hook for every sendPoll: ours ("poll:<id>:send") record Telegram's poll id.
+
+    Without it answers still count: they are matched to the voter's only open poll (storage/polls.py).
+    """
     purpose_text = await session.scalar(select(OutboxMessage.purpose).where(OutboxMessage.id == row_id))
     if purpose_text and purpose_text.startswith("poll:"):
         await store.record_sent_poll(session, purpose_text, chat_id, result)
-
-
-# Learn each native poll's Telegram id when the outbox sends it (hook in bot/outbox.py). Without
-# the hook, answers still count: they are matched to the voter's only open poll (storage/polls.py).
-if isinstance(getattr(dispatcher, "ON_SENT", None), dict):
-    dispatcher.ON_SENT["sendPoll"] = _on_poll_sent
-else:  # pragma: no cover
-    log.warning("bot.outbox has no ON_SENT hook: poll ids are matched per voter only")
 
 
 async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -597,3 +581,15 @@ async def on_poll_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def coordinator_lang(session: Any, user_id: int | None, default: str) -> str:
     user = await session.get(User, user_id) if user_id is not None else None
     return (user.language if user is not None else None) or default
+
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    FLOW: {
+            "question": step_question,
+            "options": step_options,
+            "slots": step_slots,
+            "questions": step_questions,
+            "deadline": step_deadline,
+        },
+}

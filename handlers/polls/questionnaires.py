@@ -15,13 +15,15 @@ from telegram.ext import ContextTypes
 from bot import notify
 from bot.i18n import t, tn
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, router
+from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
 from handlers.polls.polls import deadline_text, start_wizard
 from storage import dialogs, outbox
 from storage import polls as store
 from storage.models import Dialog
 from storage.polls_models import Poll, PollOption
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 FORM_FLOW = "poll_form"
 TEXT_MAX = 2000
@@ -159,4 +161,7 @@ async def step_text(ctx: Ctx, dlg: Dialog, text: str) -> None:
     await show_next(ctx, poll)
 
 
-dialog.flow(FORM_FLOW, {"text": step_text})
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    FORM_FLOW: {"text": step_text},
+}

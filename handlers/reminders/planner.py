@@ -33,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
 from handlers.meetings import ics
-from handlers.reminders import session_events
 from bot.dates import format_time
 from bot.i18n import SUPPORTED, t, tn
 from bot.notify import message_payload
@@ -355,11 +354,10 @@ async def run_planner(application: Application) -> None:
 
 
 # -------------------------------------------------------------------------------- changes
-@session_events.subscribe
 async def follow_session_change(session: AsyncSession, ms: MeetingSession, kind: str) -> None:
     """A session moved, changed place or was cancelled: reminders and calendar files follow.
 
-    Registrants are told by the coordinator's handler (handlers/reminders/session_events.py callers); here
+    Registrants are told by the coordinator's handler (handlers/meetings/session_events.py callers); here
     pending reminders carrying the old details are dropped, marks made for the old start are
     re-planned (if still ahead) or superseded, and holders of the .ics get the new version.
     """

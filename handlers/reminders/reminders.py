@@ -10,7 +10,7 @@ from handlers.reminders import planner
 from bot.chats import CELL, CHANNEL, configured_chats
 from bot.dates import format_moment
 from handlers.core import dialog
-from handlers.core.buttons import Button, router
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler
 from handlers.crisis.shared import refusal_reason
 from handlers.core.render import meeting_picker, session_label
@@ -19,6 +19,8 @@ from storage import meetings as meetings_store
 from storage import reminders as store
 from storage.models import Dialog, Meeting
 from storage.users import list_groups
+
+router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
 OFFSETS_FLOW = "reminder_offsets"
 
@@ -126,9 +128,6 @@ async def step_offsets(ctx: Ctx, d: Dialog, text: str) -> None:
         ctx.say("reminders.offsets_unreadable", token=err.token)
         return
     await save_offsets(ctx, meeting, offsets)
-
-
-dialog.flow(OFFSETS_FLOW, {"offsets": step_offsets})
 
 
 # -------------------------------------------------------------------------------- buttons
@@ -243,3 +242,9 @@ def chat_line(ctx: Ctx, chat: store.ChatDelivery, names: dict[int, str]) -> str:
         return ctx.t(f"reminders.chat_{chat.status}", where=where, reason=refusal_reason(chat.error, ctx.lang))
     state = chat.status if chat.status in ("sent", "pending", "sending", "unknown", "skipped") else "unknown"
     return ctx.t(f"reminders.chat_{state}", where=where)
+
+
+# The guided conversations of this module, installed by handlers.install.
+FLOWS: dict[str, dict[str, dialog.StepFn]] = {
+    OFFSETS_FLOW: {"offsets": step_offsets},
+}
