@@ -222,6 +222,11 @@ def format_when(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str
     return f"{day}, {hours}" if hours else day
 
 
+def format_deadline(at: datetime, locale: str = "fr", tz: str = "Europe/Paris") -> str:
+    """An instant shown as a deadline: "jeudi 26 janvier 2023, 14 h"."""
+    return format_when(When(at, None, True), locale, tz)
+
+
 def format_hours(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str:
     """The time part of `format_when` alone: "14 h – 17 h", "matin", "" for a whole day."""
     lang = _norm_lang(locale)

@@ -184,13 +184,14 @@ class Dispatcher:
         horizon: float = HORIZON,
         clock: Callable[[], float] = time.monotonic,
         services: Any = None,
+        hooks: Wiring | None = None,
     ) -> None:
         self.db = db
         self.services = services  # handed to failure hooks (settings: where to tell whom)
         # The features' hooks (bot/wiring.py). After-send hooks run in the transaction that records
         # the send, with Telegram's result ("sendPoll": the poll's Telegram id); failure hooks in the
         # one that records the failure. A failing hook is logged; the row keeps its status.
-        self.hooks: Wiring = services.wiring if services is not None else Wiring()
+        self.hooks = hooks if hooks is not None else Wiring()
         self.http = http
         self.pace = pace or PaceConfig.for_settings(False)
         self.concurrency = concurrency or (256 if self.pace.paid else 16)
@@ -732,7 +733,7 @@ def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher
     pace = overrides.pop("pace", None) or PaceConfig.for_settings(services.settings.paid_broadcast)
     timeout = overrides.pop("timeout", REQUEST_TIMEOUT)
     http = transport_for(bot, pool=(overrides.get("concurrency") or (256 if pace.paid else 16)) + 4, timeout=timeout)
-    return Dispatcher(services.db, http, pace, services=services, **overrides)
+    return Dispatcher(services.db, http, pace, services=services, hooks=services.wiring, **overrides)
 
 
 async def run_dispatcher(bot: Bot, services: Services, **overrides: Any) -> None:

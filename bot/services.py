@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.transport import Transport, transport_for
 from bot.wiring import Wiring
 from storage.db import Database
 
 if TYPE_CHECKING:
     from telegram import Bot
-
-    from bot.transport import Transport
 
 
 @dataclass
@@ -29,8 +28,6 @@ class Services:
     def telegram(self, bot: Bot) -> Transport:
         """The client replies go out with (bot/transport.py), made on first use."""
         if self._transport is None:
-            from bot.transport import transport_for
-
             self._transport = transport_for(bot, pool=64)
         return self._transport
 

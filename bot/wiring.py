@@ -25,6 +25,8 @@ OnSent = Callable[[Any, int, int, Any], Awaitable[None]]
 OnFailed = Callable[[Any, Any, Any], Awaitable[None]]
 # `await listener(session, meeting_session, kind)` in the transaction that changed a meeting's session.
 SessionListener = Callable[[Any, Any, str], Awaitable[None]]
+# `await listener(ctx, chat_id, present=…, requeued=…, event=update_id)`: the bot was added to or removed from a chat.
+MembershipListener = Callable[..., Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Wiring:
     sent_hooks: dict[str, list[OnSent]] = field(default_factory=dict)  # by Bot API method
     failed_hooks: dict[str, OnFailed] = field(default_factory=dict)  # by purpose prefix ("bulletin")
     session_listeners: list[SessionListener] = field(default_factory=list)
+    membership_listeners: list[MembershipListener] = field(default_factory=list)
     on_start: list[Callable[[Services], None]] = field(default_factory=list)
 
     def add_flow(self, name: str, steps: dict[str, Step]) -> None:

@@ -48,6 +48,7 @@ def install(application: Application) -> None:  # type: ignore[type-arg]
         for prefix, failed in feature.failed_hooks.items():
             wiring.add_failed_hook(prefix, failed)
         wiring.session_listeners.extend(feature.session_listeners)
+        wiring.membership_listeners.extend(feature.membership_listeners)
         wiring.on_start.extend(feature.on_start)
     application.add_handlers(buttons.handlers())
     # Last: free text continues a guided conversation; then what no feature took gets a hint.

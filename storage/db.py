@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from storage import inline_session
+from storage import inline_session, sqlite_inline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -194,8 +194,6 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30}
             if driver != "thread":  # see storage/sqlite_inline.py
-                from storage import sqlite_inline
-
                 # 10 s, not 30: a statement waiting here for another process's write blocks the loop.
                 kwargs["async_creator"] = lambda: sqlite_inline.connect(path, timeout=10)
         else:

@@ -21,6 +21,7 @@ from storage.models import Meeting, MeetingSession, OutboxMessage, Registration,
 from storage.privacy_models import is_person_chat
 from storage.reminders_models import CalendarCopy, ReminderMark
 from storage.types import UTCDateTime
+from storage.models import Membership
 
 LIVE_STATUSES = ("open", "closed")
 
@@ -178,8 +179,6 @@ async def calendar_holders(session: AsyncSession, session_id: int, *, registered
 
 async def may_see_session(session: AsyncSession, user_id: int, session_id: int) -> bool:
     """Registered there (now or before), or a member of the meeting's group."""
-    from storage.models import Membership
-
     registered = await session.scalar(
         select(func.count()).select_from(Registration).where(Registration.session_id == session_id, Registration.user_id == user_id)
     )

@@ -1,7 +1,7 @@
 """The outbox and groups or channels: a chat that refuses the bot, the bot back, a chat that moved.
 
 Against the fake Bot API, on both databases: a refusal is `refused` (never a person marked
-unreachable), an ON_FAILED hook reacts in the transaction that records it, a refused row is
+unreachable), a failure hook reacts in the transaction that records it, a refused row is
 sent again in place exactly once, and a group upgraded to a supergroup is followed.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import outbox as dispatcher
+from bot.wiring import Wiring
 from storage import outbox
 from storage.chats import current_chat_id
 from storage.db import Database
@@ -53,17 +54,13 @@ async def test_failure_hooks_react_in_the_transaction_that_records_the_failure(d
     async def broken(session: Any, failure: dispatcher.Failure, services: Any) -> None:
         raise RuntimeError("a feature's bug")
 
-    dispatcher.ON_FAILED["essai"] = hook
-    dispatcher.ON_FAILED["casse"] = broken
-    try:
-        async with db.begin() as session:
-            await outbox.enqueue(session, purpose="essai:1", chat_id=-1009999999999, payload={"text": "x"})
-            await outbox.enqueue(session, purpose="casse:1", chat_id=-1008888888888, payload={"text": "x"})
-        d = make_dispatcher(db, api)
-        await d.drain()
-        await shut(d)
-    finally:
-        del dispatcher.ON_FAILED["essai"], dispatcher.ON_FAILED["casse"]
+    hooks = Wiring(failed_hooks={"essai": hook, "casse": broken})
+    async with db.begin() as session:
+        await outbox.enqueue(session, purpose="essai:1", chat_id=-1009999999999, payload={"text": "x"})
+        await outbox.enqueue(session, purpose="casse:1", chat_id=-1008888888888, payload={"text": "x"})
+    d = make_dispatcher(db, api, hooks=hooks)
+    await d.drain()
+    await shut(d)
     statuses = {r.purpose: (r.id, r.status) for r in await rows(db)}
     assert statuses["essai:1"][1] == "refused" and statuses["casse:1"][1] == "refused"  # a broken hook loses nothing
     assert [(f.purpose, f.status) for f in seen] == [("essai:1", "refused")] and "chat not found" in (

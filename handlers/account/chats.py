@@ -63,9 +63,8 @@ async def on_my_chat_member(ctx: Ctx, update: Update, context: ContextTypes.DEFA
         again = []
     if was == now and not again:
         return
-    from handlers.crisis.crisis import on_bot_membership  # the crisis feature builds on this module
-
-    await on_bot_membership(ctx, chat.id, present=now, requeued=len(again), event=update.update_id)
+    for listener in ctx.services.wiring.membership_listeners:  # e.g. the crisis cell hears of its channel
+        await listener(ctx, chat.id, present=now, requeued=len(again), event=update.update_id)
 
 
 async def on_chat_migrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

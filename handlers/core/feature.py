@@ -13,7 +13,7 @@ from typing import Any
 from telegram.ext import BaseHandler
 
 from bot.services import Services
-from bot.wiring import Job, OnFailed, OnSent, SessionListener
+from bot.wiring import Job, MembershipListener, OnFailed, OnSent, SessionListener
 from handlers.core.buttons import ButtonRouter
 from handlers.core.dialog import StepFn
 
@@ -30,4 +30,5 @@ class Feature:
     sent_hooks: Mapping[str, OnSent] = field(default_factory=dict)  # by Bot API method
     failed_hooks: Mapping[str, OnFailed] = field(default_factory=dict)  # by outbox purpose prefix
     session_listeners: Sequence[SessionListener] = ()  # a meeting session moved or was cancelled
+    membership_listeners: Sequence[MembershipListener] = ()  # the bot added to or removed from a chat
     on_start: Sequence[Callable[[Services], None]] = ()  # before the jobs start

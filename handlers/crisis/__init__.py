@@ -29,4 +29,5 @@ FEATURE = Feature(
     jobs=[Job("crisis_digests", 60, digest.crisis_digests_job)],
     sent_hooks={"sendMessage": bulletins.on_message_sent},  # a channel post out: its replacement edit may follow
     failed_hooks={prefix: bulletins.on_crisis_row_failed for prefix in bulletins.CRISIS_PURPOSES},
+    membership_listeners=[crisis.on_bot_membership],  # the crisis channel or the cell's chat gained or lost the bot
 )

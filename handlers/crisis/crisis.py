@@ -18,6 +18,8 @@ from handlers.crisis.shared import cell_chat_id, channel_chat_id, require_cell, 
 from storage import crisis as store
 from storage import outbox
 from storage import users as users_store
+from handlers.crisis.digest import next_digest_at
+from handlers.crisis.reports import deliver_waiting_reports
 
 router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
@@ -35,8 +37,6 @@ async def on_bot_membership(ctx: Ctx, chat_id: int, *, present: bool, requeued: 
         return
     where = "channel" if chat_id == channel else "cell"
     if present and chat_id == cell:
-        from handlers.crisis.reports import deliver_waiting_reports  # reports builds on this module
-
         await deliver_waiting_reports(ctx.session, ctx.services)
     if present and not requeued:
         return
@@ -62,8 +62,6 @@ async def on_crisis_mode(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT
     """/crise on|off: daily digests (8 h, 18 h) instead of weekly; announced in the channel."""
     if not require_cell(ctx):
         return
-    from handlers.crisis.digest import next_digest_at
-
     arg = (context.args[0].lower() if context.args else "").strip()
     if arg not in ("on", "off", "oui", "non"):
         mode = await store.crisis_mode(ctx.session)
@@ -136,8 +134,6 @@ async def on_cell(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) 
             default_lang=ctx.services.settings.default_locale,
         )
         ctx.wake_outbox = True
-        from handlers.crisis.reports import deliver_waiting_reports  # reports builds on this module
-
         waiting = await deliver_waiting_reports(ctx.session, ctx.services)
         if waiting:
             ctx.send(ctx.tn("crisis.cell_reports_delivered", waiting))

@@ -21,6 +21,7 @@ from bot.services import Services
 from storage import crisis as store
 from storage import meetings as meetings_store
 from storage import users as users_store
+from handlers.crisis.shared import category_label, priority_label, source_label
 
 
 
@@ -75,8 +76,6 @@ def plain(text: str) -> str:
 
 async def gather(session: AsyncSession, services: Services, *, now: datetime, lang: str) -> KitData:
     """Everything the kit prints, read in the caller's transaction."""
-    from handlers.crisis.shared import category_label, priority_label, source_label
-
     tz = services.tz
     bulletins = [
         KitBulletin(

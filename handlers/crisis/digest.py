@@ -37,6 +37,14 @@ from storage import crisis as store
 from storage import outbox
 from storage.crisis_models import Bulletin
 from storage.models import utcnow
+from handlers.crisis.bulletins import fix_channel_edits
+from handlers.crisis.crisis_kit import gather, kit_filename, render
+from handlers.crisis.reports import deliver_waiting_reports
+from handlers.crisis.shared import PRIORITY_ICONS, source_label
+from handlers.crisis.shared import category_label
+from handlers.crisis.shared import cell_targets
+from handlers.crisis.shared import channel_chat_id
+from handlers.crisis.shared import channel_link
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +138,6 @@ def utf16_len(text: str) -> int:
 
 def item_line(b: Bulletin, lang: str, link: str | None) -> str:
     """One bulletin in one line: priority, number (linked), title, source."""
-    from handlers.crisis.shared import PRIORITY_ICONS, source_label
-
     title = b.title if len(b.title) <= 150 else b.title[:149] + "…"
     icon, source = PRIORITY_ICONS.get(b.priority, ""), source_label(b.source, lang)
     plain_number = SafeHTML(t("crisis.digest_number", lang, number=b.id))
@@ -176,8 +182,6 @@ def digest_messages(
     bulletins: Sequence[Bulletin], lang: str, links: dict[int, str], *, header: Callable[[int, int], str], footer: str = ""
 ) -> list[str]:
     """The digest as ready-to-send HTML messages, grouped by category."""
-    from handlers.crisis.shared import category_label
-
     by_category: dict[str, list[Bulletin]] = defaultdict(list)
     for b in bulletins:
         by_category[b.category].append(b)
@@ -208,8 +212,6 @@ def digest_messages(
 
 def bulletin_links(bulletins: Sequence[Bulletin], posts: dict[int, int], channel: int | None) -> dict[int, str]:
     """Each bulletin's channel post, or else its first own link."""
-    from handlers.crisis.shared import channel_link
-
     links = {}
     for b in bulletins:
         link = channel_link(channel, posts.get(b.id)) or (b.links[0] if b.links else None)
@@ -229,8 +231,6 @@ class DigestResult:
 
 async def run_digest(services: Services, now: datetime | None = None, bot: Bot | None = None) -> DigestResult | None:
     """Post the digest of the latest slot if nobody did yet; None when already done or unscheduled."""
-    from handlers.crisis.shared import channel_chat_id
-
     now = now or utcnow()
     settings = services.settings
     async with services.db.begin() as session:
@@ -330,9 +330,6 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
         return False
     if slot is None:
         return False
-    from handlers.crisis.crisis_kit import gather, kit_filename, render
-    from handlers.crisis.shared import cell_targets
-
     key, lang = slot.isoformat(), services.settings.default_locale
     async with services.db.begin() as session:  # short: read, then render with no transaction open
         if await store.run_exists(session, kind="kit", period_key=key):
@@ -355,9 +352,6 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
 async def run_scheduled(services: Services, bot: Bot | None = None, now: datetime | None = None) -> None:
     """The minute job: digest, scheduled kit, any replaced channel post left to edit, and
     field reports that never reached the crisis cell (it had no member or chat yet)."""
-    from handlers.crisis.bulletins import fix_channel_edits
-    from handlers.crisis.reports import deliver_waiting_reports
-
     await run_digest(services, now, bot)
     await run_kit(services, now)
     if await fix_channel_edits(services):

@@ -40,6 +40,7 @@ from storage import crisis as store
 from storage import dialogs, outbox
 from storage.crisis_models import FieldReport
 from storage.models import Dialog, User
+from bot import flood
 
 router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
@@ -282,8 +283,6 @@ async def on_attachment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if mine:
         await _on_flow_attachment(update, context)
         return
-    from bot import flood
-
     await flood.on_unexpected_content(update, context)
 
 

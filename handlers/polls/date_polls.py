@@ -10,11 +10,10 @@ register.
 from __future__ import annotations
 
 from bot import notify
-from bot.dates import When, format_when
+from bot.dates import When, format_deadline, format_when
 from bot.i18n import t
 from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, int_or_none
-from handlers.polls.polls import deadline_text
 from storage import meetings as meetings_store
 from storage import outbox
 from storage import polls as store
@@ -40,7 +39,7 @@ def vote_message(
     poll: Poll, results: list[store.SlotResult], mine: dict[int, int], lang: str, tz: str
 ) -> tuple[str, list[list[tuple[str, str]]] | None]:
     """The table a professional sees (running totals, their own answers) and its buttons."""
-    lines = [t("polls.dates.vote_header", lang, title=poll.question, deadline=deadline_text(poll.closes_at, lang, tz))]
+    lines = [t("polls.dates.vote_header", lang, title=poll.question, deadline=format_deadline(poll.closes_at, lang, tz))]
     for i, r in enumerate(results, 1):
         line = t("polls.dates.slot_line", lang, n=i, when=slot_text(r.option, lang, tz), yes=r.yes, maybe=r.maybe, no=r.no)
         if r.option.id in mine:

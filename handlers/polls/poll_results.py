@@ -18,18 +18,20 @@ from telegram.ext import Application, ContextTypes
 
 from bot import notify
 from handlers.polls import charts
+from bot.dates import format_deadline
 from bot.i18n import t, tn
 from bot.services import Services
 from bot.transport import file_param
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, send_late
 from handlers.polls.date_polls import WORD, slot_text
-from handlers.polls.polls import coordinator_lang, deadline_text
+from handlers.polls.polls import coordinator_lang
 from handlers.core.render import shorten
 from storage import outbox
 from storage import polls as store
 from storage.models import utcnow
 from storage.polls_models import Poll
+from bot.i18n import fmt_datetime
 
 router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
@@ -59,7 +61,7 @@ def anonymised(lang: str) -> str:
 
 
 def status_line(poll: Poll, lang: str, tz: str) -> str:
-    deadline = deadline_text(poll.closes_at, lang, tz)
+    deadline = format_deadline(poll.closes_at, lang, tz)
     return t("polls.results.open_until" if poll.status == "open" else "polls.results.closed", lang, deadline=deadline)
 
 
@@ -154,8 +156,6 @@ async def form_report(session: AsyncSession, poll: Poll, lang: str, tz: str) -> 
 
 
 async def form_csv(session: AsyncSession, poll: Poll, lang: str, tz: str) -> bytes:
-    from bot.i18n import fmt_datetime
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow([t("polls.csv.respondent", lang, html=False), *(q.text for q in poll.options), t("polls.csv.last_answer", lang, html=False)])

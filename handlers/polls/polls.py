@@ -22,13 +22,15 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import notify
-from bot.dates import DateParseError, When, date_examples, error_message, format_when, parse_when
+from bot.dates import DateParseError, When, date_examples, error_message, format_deadline, format_when, parse_when
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, handler, int_or_none, run_once
 from handlers.core.render import meeting_picker
+from handlers.polls.date_polls import queue_date_poll
+from handlers.polls.questionnaires import queue_invitations
 from storage import dialogs, outbox
 from storage import meetings as meetings_store
 from storage import polls as store
@@ -46,10 +48,6 @@ FIRST_STEP = {store.QUICK: "options", store.DATES: "slots", store.FORM: "questio
 
 
 # --------------------------------------------------------------------------- rendering helpers
-
-
-def deadline_text(closes_at: datetime, lang: str, tz: str) -> str:
-    return format_when(When(closes_at, None, True), lang, tz)
 
 
 def has_words(text: str) -> bool:
@@ -83,6 +81,13 @@ async def on_poll_command(ctx: Ctx, update: Update, context: ContextTypes.DEFAUL
 async def on_date_poll_command(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/sondage_dates: propose slots, everyone answers oui / si besoin / non."""
     await start_wizard(ctx, store.DATES)
+
+
+@router.on("p:f", "new", args=1)
+async def pressed_new_form(ctx: Ctx, button: Button) -> None:
+    """p:f:new:0 (under /questionnaire): a coordinator starts a questionnaire."""
+    button.int(0)
+    await start_wizard(ctx, store.FORM)
 
 
 # --------------------------------------------------------------------------- text steps
@@ -420,7 +425,7 @@ async def show_confirmation(ctx: Ctx, dlg: Dialog) -> None:
             question=data["question"],
             items=items,
             mode=mode,
-            deadline=deadline_text(datetime.fromisoformat(data["closes_at"]), ctx.lang, tz),
+            deadline=format_deadline(datetime.fromisoformat(data["closes_at"]), ctx.lang, tz),
             audience=who,
             count=count,
         ),
@@ -472,12 +477,8 @@ async def publish(ctx: Ctx, dlg: Dialog) -> None:
     if poll.kind == store.QUICK:
         queued = await queue_native_polls(ctx, poll, recipients, send.id)
     elif poll.kind == store.DATES:
-        from handlers.polls.date_polls import queue_date_poll
-
         queued = await queue_date_poll(ctx, poll, [uid for _, uid in recipients if uid is not None], send.id)
     else:
-        from handlers.polls.questionnaires import queue_invitations
-
         queued = await queue_invitations(ctx, poll, [uid for _, uid in recipients if uid is not None], send.id)
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
     ctx.wake_outbox = True
@@ -485,7 +486,7 @@ async def publish(ctx: Ctx, dlg: Dialog) -> None:
 
 
 def intro_text(poll: Poll, lang: str, tz: str, *, author: str, chat: bool) -> str:
-    deadline = deadline_text(poll.closes_at, lang, tz)
+    deadline = format_deadline(poll.closes_at, lang, tz)
     if chat:
         key = "polls.intro_chat_anonymous" if poll.anonymous else "polls.intro_chat_named"
     else:

@@ -13,11 +13,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import notify
+from bot.dates import format_deadline
 from bot.i18n import t, tn
 from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
-from handlers.polls.polls import deadline_text, start_wizard
 from storage import dialogs, outbox
 from storage import polls as store
 from storage.models import Dialog
@@ -43,7 +43,7 @@ async def queue_invitations(ctx: Ctx, poll: Poll, user_ids: list[int], send_id: 
                 author=author,
                 title=poll.question,
                 questions=tn("polls.form.questions", len(poll.options), lang),
-                deadline=deadline_text(poll.closes_at, lang, tz),
+                deadline=format_deadline(poll.closes_at, lang, tz),
             ),
             [[(t("polls.form.button_start", lang), f"p:f:go:{poll.id}")]],
         ),
@@ -69,13 +69,6 @@ async def on_questionnaire_command(ctx: Ctx, update: Update, context: ContextTyp
     if coordinator:
         rows.append([(ctx.t("polls.form.button_new"), "p:f:new:0")])
     ctx.say("polls.form.menu" if pending else "polls.form.menu_empty", rows)
-
-
-@router.on("p:f", "new", args=1)
-async def pressed_new(ctx: Ctx, button: Button) -> None:
-    """p:f:new:0: a coordinator starts a questionnaire."""
-    button.int(0)
-    await start_wizard(ctx, store.FORM)
 
 
 @router.on("p:f", "go", args=1)

@@ -44,6 +44,7 @@ from storage import reminders as store
 from storage.db import Database
 from storage.models import Meeting, MeetingSession, utcnow
 from storage.reminders_models import ReminderMark
+from handlers.core.dialog import normalized
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,6 @@ _EVE = re.compile(r"^(?:la\s+)?(?:veille|eve|day\s+before)(?:\s+(?:a|at))?\s*(\d
 
 def parse_offsets(text: str) -> list[int] | None:
     """ "7j, veille 18h, 2h" → [10080, -1080, 120]; "2 semaines" → [20160]; "défaut" → None; "aucun" → []."""
-    from handlers.core.dialog import normalized
-
     cleaned = normalized(text)
     if cleaned in ("defaut", "default", "par defaut"):
         return None
