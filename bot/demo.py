@@ -24,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
@@ -33,9 +32,10 @@ from bot.config import Settings
 from bot.i18n import t
 from bot.sample_data import load_samples
 from bot.transport import FILE_TIMEOUT, Answer
+from storage import outbox
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import OutboxMessage, utcnow
+from storage.models import utcnow
 
 DEMO_TOKEN = "1:demo"
 PROFESSIONAL_ID, COORDINATOR_ID = 1001, 1002
@@ -211,10 +211,9 @@ async def _outbox_settled(db: Database, timeout: float = 5.0) -> None:
     so messages to other people print before the next prompt rather than in the middle of it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    due = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(("pending", "sending")))
     while loop.time() < deadline:
         async with db.begin() as session:
-            if not await session.scalar(due.where(OutboxMessage.due_at <= utcnow() + timedelta(seconds=timeout))):
+            if not await outbox.count_waiting(session, utcnow() + timedelta(seconds=timeout)):
                 return
         await asyncio.sleep(0.02)
 

@@ -147,6 +147,12 @@ async def delivery_counts(session: AsyncSession, send_id: int) -> dict[str, int]
     return counts
 
 
+async def count_waiting(session: AsyncSession, due_before: datetime) -> int:
+    """Rows still to send (pending or in flight) that are due before `due_before`."""
+    waiting = OutboxMessage.status.in_(("pending", "sending")) & (OutboxMessage.due_at <= due_before)
+    return await session.scalar(select(func.count()).select_from(OutboxMessage).where(waiting)) or 0
+
+
 async def drop_pending(session: AsyncSession, purposes_like: str, *, statuses: Sequence[str] = ("pending",)) -> int:
     """Skip queued messages whose purpose starts with a prefix (e.g. a cancelled session's reminders;
     with `statuses` also rows a chat refused, so they are not sent once the bot is back)."""
