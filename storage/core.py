@@ -67,12 +67,12 @@ def attach(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
     key = mapper.identity_key_from_primary_key(tuple(values[str(column.key)] for column in mapper.primary_key))
     known = session.identity_map.get(key)
     if known is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     obj = mapper.class_manager.new_instance()
     obj.__dict__.update(values)
     make_transient_to_detached(obj)  # committed state = these values; relationships load on access
     session.add(obj)
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def get(session: Session, model: type[M], pk: Any, *, lock: bool = False) -> M | None:
@@ -81,7 +81,7 @@ def get(session: Session, model: type[M], pk: Any, *, lock: bool = False) -> M |
     if not lock:
         known = session.identity_map.get(class_mapper(model).identity_key_from_primary_key((pk,)))
         if known is not None:
-            return known  # type: ignore[no-any-return]
+            return known
     session.flush()  # as the ORM's autoflush: a row this transaction changed is read as changed
     row = session.connection().execute(loader.by_pk_locked if lock else loader.by_pk, {"pk": pk}).first()
     if row is None:

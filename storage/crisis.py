@@ -225,7 +225,7 @@ async def replaced_awaiting_edit(session: AsyncSession) -> list[Bulletin]:
 
 
 # -- acknowledgements and escalation -----------------------------------------------------------
-_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_OUTBOX: Table = OutboxMessage.__table__
 _SENT_TO = select(_OUTBOX.c.id).where(_OUTBOX.c.purpose == bindparam("purpose"), _OUTBOX.c.chat_id == bindparam("chat"))
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -361,7 +361,7 @@ _MY_REGISTRATION = select(_REG.c.id, _REG.c.status).where(
     _REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid"), _REG.c.status != CANCELLED
 )
 _SET_STATUS = (
-    update(cast(Table, _REG))
+    update(_REG)
     .where(_REG.c.id.in_(bindparam("rids", expanding=True)))
     .values(status=bindparam("status"), updated_at=bindparam("now"))
 )

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, distinct, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
@@ -232,7 +232,7 @@ async def _recipient_for_answer(session: AsyncSession, tg_poll_id: str, user_id:
 # A poll answer's usual case, in Core (storage/core.py): its recipient row, poll and options in one
 # statement (a row per option; tg_poll_id is unique), then the voter's votes replaced.
 _PR, _P, _PO = PollRecipient.__table__, Poll.__table__, PollOption.__table__
-_PV = cast(Table, PollVote.__table__)
+_PV = PollVote.__table__
 _ANSWER_TARGET = (
     select(_PR.c.poll_id, _PR.c.user_id, _P.c.status, _P.c.closes_at, _P.c.multiple, _PO.c.position, _PO.c.id)
     .join(_P, _P.c.id == _PR.c.poll_id)
