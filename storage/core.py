@@ -16,9 +16,9 @@ changes are flushed as usual. Rare coordinator paths keep the plain ORM.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import CursorResult, Executable, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, class_mapper, make_transient_to_detached
 
@@ -98,3 +98,9 @@ def columns(model: type) -> tuple[Any, ...]:
     """Every column of `model`, in the order `row_values` expects."""
     mapper: Mapper[Any] = class_mapper(model)
     return tuple(prop.columns[0] for prop in mapper.column_attrs)
+
+
+async def execute_dml(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
+    """`session.execute` of an INSERT, UPDATE or DELETE, as the CursorResult (with its `rowcount`)
+    it returns: AsyncSession.execute's annotations only promise a plain Result."""
+    return cast(CursorResult[Any], await session.execute(statement))

@@ -127,7 +127,8 @@ async def cancel_escalations(session: AsyncSession, bulletin: Bulletin, *, reaso
     """Reminders of a bulletin still waiting to go out are not sent (it was replaced)."""
     if not bulletin.escalations:
         return 0
-    result = await session.execute(
+    result = await core.execute_dml(
+        session,
         update(OutboxMessage)
         .where(
             OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)),
