@@ -160,7 +160,7 @@ async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
     }
 
 
-async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[Any, Any] | None) -> list[dict[str, Any]]:
     """The messages addressed to others that name this person: which, when, where it stands, to
     whom (a group or another person, never who) and what of theirs it holds (name, @username)."""
     outbox, mentions = OutboxMessage.__table__, OutboxMention.__table__
@@ -304,8 +304,8 @@ def redact(value: Any, names: list[str], label: str) -> tuple[Any, bool]:
         items = {key: redact(item, names, label) for key, item in value.items()}
         return {key: item for key, (item, _) in items.items()}, all(done for _, done in items.values())
     if isinstance(value, list):
-        items = [redact(item, names, label) for item in value]
-        return [item for item, _ in items], all(done for _, done in items)
+        entries = [redact(item, names, label) for item in value]
+        return [item for item, _ in entries], all(done for _, done in entries)
     return value, True
 
 
