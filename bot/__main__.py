@@ -19,7 +19,7 @@ def _without_ptb_webhook_server() -> None:
     bench extras, yet PTB imports it whenever it is present: 6 MiB per process (issue #6).
     PTB treats the refused import as "webhooks not installed".
     """
-    sys.modules.setdefault("tornado", None)  # type: ignore[assignment]
+    sys.modules.setdefault("tornado", None)  # type: ignore[arg-type]  # None (refuse the import) is valid; typeshed has modules only
 
 
 def _freeze_startup_objects() -> None:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cache, lru_cache
@@ -140,7 +140,7 @@ def _catalogue(lang: str) -> dict[str, str]:
             catalog = read_po(handle, locale=lang)
     except FileNotFoundError:
         return {}
-    return {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and m.string}
+    return {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string}
 
 
 def message(key: str, lang: str = "fr", /, **params: Any) -> str:
@@ -306,7 +306,7 @@ _TRANSLATE.update({ord(c): " " for c in "\u00ab\u00bb\u201c\u201d\"_*"})
 
 _FLAGS = re.ASCII
 _BRACKETS = re.compile(r"\([^)]*\)?|\[[^\]]*\]?")
-_FIXES = [
+_FIXES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"\baujourd\s*'?\s*hui\b|\bce jour\b", _FLAGS), "aujourd'hui"),
     (re.compile(r"\bapres\s*-?\s*midi\b|\baprem\b", _FLAGS), "apres-midi"),
     (re.compile(r"\bapres\s*-?\s*demain\b", _FLAGS), "apres-demain"),
@@ -666,32 +666,37 @@ def _resolve(spec: _Day, tm: _Times, today: date, naive_now: datetime, raw: str,
         assert spec.day is not None
         return spec.day
     if spec.kind == "weekday":
+        assert spec.target is not None
         d = today + timedelta(days=(spec.target - today.weekday()) % 7)
         if spec.extra_days:
             return d + timedelta(days=spec.extra_days)
         return d if ahead(d) else d + timedelta(days=7)
     if spec.kind == "next":
+        assert spec.target is not None
         return today + timedelta(days=(spec.target - today.weekday() - 1) % 7 + 1)
     if spec.kind == "nextweek":
+        assert spec.target is not None
         return today - timedelta(days=today.weekday()) + timedelta(days=7 + spec.target)
     if spec.kind == "roll_year":
+        assert spec.target is not None and spec.month is not None
         valid_somewhere = False
         for y in range(today.year, today.year + 9):
-            d = _safe_date(y, spec.month, spec.target)
-            if d is not None:
+            candidate = _safe_date(y, spec.month, spec.target)
+            if candidate is not None:
                 valid_somewhere = True
-                if d >= today:
-                    return d
+                if candidate >= today:
+                    return candidate
         if not valid_somewhere:
             raise DateParseError("dates.error.invalid_date", {"date": _V("daymonth", (spec.target, spec.month, None))})
         raise DateParseError("dates.error.unknown", {"text": _V("text", raw)})  # pragma: no cover
     if spec.kind == "dom":
+        assert spec.target is not None
         first = today.replace(day=1)
         for k in range(0, 13):
             month_start = _add_months(first, k)
-            d = _safe_date(month_start.year, month_start.month, spec.target)
-            if d is not None and d >= today:
-                return d
+            candidate = _safe_date(month_start.year, month_start.month, spec.target)
+            if candidate is not None and candidate >= today:
+                return candidate
         raise DateParseError("dates.error.invalid_date", {"date": _V("text", rest)})  # pragma: no cover
     # "none": only a time or a day part
     if tm.this:
@@ -849,7 +854,9 @@ def _build_point(point: _Point, zone: ZoneInfo, now: datetime, today: date, tz: 
     _validate(when, now, today, tz, raw, point=point)
     if not start_ok or not end_ok:
         bad = naive_start if not start_ok else naive_end
-        shifted = (start if not start_ok else end).astimezone(zone)
+        moved = start if not start_ok else end
+        assert bad is not None and moved is not None  # end_ok is False only when there is an end
+        shifted = moved.astimezone(zone)
         raise DateParseError(
             "dates.error.nonexistent_time",
             {"date": _V("day", bad.date()), "time": _V("time", bad.time()), "suggestion": _V("time", shifted.time())},

@@ -91,10 +91,10 @@ class ConsoleRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: float | None = None,
-        write_timeout: float | None = None,
-        connect_timeout: float | None = None,
-        pool_timeout: float | None = None,
+        read_timeout: object = None,  # unused here; object takes what BaseRequest may pass (ODVInput)
+        write_timeout: object = None,
+        connect_timeout: object = None,
+        pool_timeout: object = None,
     ) -> tuple[int, bytes]:
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
         if request_data is not None and request_data.multipart_data:

@@ -36,7 +36,7 @@ def catalogue(lang: str) -> Mapping[str, str]:
         with path.open("rb") as handle:
             for message in read_po(handle, locale=lang):
                 if message.id and isinstance(message.id, str):
-                    messages[message.id] = message.string or ""
+                    messages[message.id] = message.string if isinstance(message.string, str) else ""
     return messages
 
 

@@ -20,6 +20,7 @@ import logging
 import os
 import zlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -37,7 +38,7 @@ def asyncpg_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def lock_connection(database_url: str, purpose: str):  # type: ignore[no-untyped-def]
+async def lock_connection(database_url: str, purpose: str) -> Any:  # an asyncpg.Connection (asyncpg is untyped)
     """A connection of its own, outside the pool, to hold a session-level advisory lock.
 
     The lock lives exactly as long as this session; the server-side keepalives make PostgreSQL
@@ -57,7 +58,7 @@ async def lock_connection(database_url: str, purpose: str):  # type: ignore[no-u
     )
 
 
-async def close_lock_connection(conn) -> None:  # type: ignore[no-untyped-def]
+async def close_lock_connection(conn: Any) -> None:
     """Close it politely, or drop the socket when the server is unreachable (the lock goes with it)."""
     if conn is not None and not conn.is_closed():
         try:
@@ -135,7 +136,7 @@ class Leader:
                     await self._set(False)
                 await asyncio.sleep(self.retry_seconds)
 
-    async def _connect(self):  # type: ignore[no-untyped-def]
+    async def _connect(self) -> Any:
         if self._conn is None or self._conn.is_closed():
             self._conn = await lock_connection(self.database_url, "leader")
         return self._conn

@@ -141,7 +141,7 @@ class PerUserOrderedProcessor(BaseUpdateProcessor):
         """Nothing to tear down."""
 
 
-class BackpressureQueue(asyncio.Queue):  # type: ignore[type-arg]
+class BackpressureQueue(asyncio.Queue[object]):
     """The Application's update queue: gives PTB an update only when the processor has room."""
 
     def __init__(self, processor: PerUserOrderedProcessor, maxsize: int = 100) -> None:

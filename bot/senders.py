@@ -44,6 +44,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.leader import close_lock_connection, lock_connection
 
@@ -107,7 +108,7 @@ class Senders:
         self._full = False  # every slot was taken at our last try (said once)
         self._first_read = False  # the next read is the first since we took our slot
         self._seen: deque[tuple[float, int]] = deque()  # (when, n) over the last GRACE seconds
-        self._conn = None  # asyncpg.Connection holding the slot
+        self._conn: Any = None  # asyncpg.Connection holding the slot
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -137,7 +138,7 @@ class Senders:
                     continue
                 asked = self.clock()
                 try:
-                    locks = await self._conn.fetch(LIVE_SLOTS, SLOT_CLASS, LEGACY_SENDER_KEY, timeout=self.refresh)  # type: ignore[union-attr]
+                    locks = await self._conn.fetch(LIVE_SLOTS, SLOT_CLASS, LEGACY_SENDER_KEY, timeout=self.refresh)
                 except TimeoutError:  # a view we cannot refresh in time is not trusted: pause, keep the slot
                     self._publish(None, "lecture des expéditeurs trop lente")
                     continue
@@ -164,7 +165,7 @@ class Senders:
                 return True
         return False
 
-    def _legacy_sending(self, locks: list, asked: float) -> bool:  # type: ignore[type-arg]
+    def _legacy_sending(self, locks: list[Any], asked: float) -> bool:
         """A sender of the previous version (alone, at the full pace) still runs: wait until it stops."""
         legacy = any(r["objsubid"] == 1 for r in locks)
         if legacy and not self._legacy:

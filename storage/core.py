@@ -16,9 +16,9 @@ changes are flushed as usual. Rare coordinator paths keep the plain ORM.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import CursorResult, Executable, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, class_mapper, make_transient_to_detached
 
@@ -67,12 +67,12 @@ def attach(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
     key = mapper.identity_key_from_primary_key(tuple(values[str(column.key)] for column in mapper.primary_key))
     known = session.identity_map.get(key)
     if known is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     obj = mapper.class_manager.new_instance()
     obj.__dict__.update(values)
     make_transient_to_detached(obj)  # committed state = these values; relationships load on access
     session.add(obj)
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def get(session: Session, model: type[M], pk: Any, *, lock: bool = False) -> M | None:
@@ -81,7 +81,7 @@ def get(session: Session, model: type[M], pk: Any, *, lock: bool = False) -> M |
     if not lock:
         known = session.identity_map.get(class_mapper(model).identity_key_from_primary_key((pk,)))
         if known is not None:
-            return known  # type: ignore[no-any-return]
+            return known
     session.flush()  # as the ORM's autoflush: a row this transaction changed is read as changed
     row = session.connection().execute(loader.by_pk_locked if lock else loader.by_pk, {"pk": pk}).first()
     if row is None:
@@ -98,3 +98,9 @@ def columns(model: type) -> tuple[Any, ...]:
     """Every column of `model`, in the order `row_values` expects."""
     mapper: Mapper[Any] = class_mapper(model)
     return tuple(prop.columns[0] for prop in mapper.column_attrs)
+
+
+async def execute_dml(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
+    """`session.execute` of an INSERT, UPDATE or DELETE, as the CursorResult (with its `rowcount`)
+    it returns: AsyncSession.execute's annotations only promise a plain Result."""
+    return cast(CursorResult[Any], await session.execute(statement))

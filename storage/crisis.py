@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Table, and_, bindparam, case, cast, exists, func, literal, select, text, update
+from sqlalchemy import BigInteger, ColumnElement, String, Table, and_, bindparam, case, cast, exists, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -53,11 +53,11 @@ def report_card_purpose(report_id: int) -> str:
 
 
 # -- audience ----------------------------------------------------------------------------------
-def audience_filter(audience: dict[str, Any]):  # type: ignore[no-untyped-def]
+def audience_filter(audience: dict[str, Any]) -> ColumnElement[bool]:
     """The SQL condition on `User` for a bulletin's audience (onboarded professionals)."""
     kind = audience.get("kind", "all")
     values = list(audience.get("values") or [])
-    condition = User.onboarded_at.is_not(None)
+    condition: ColumnElement[bool] = User.onboarded_at.is_not(None)
     if kind == "professions":
         condition = and_(condition, User.profession.in_(values))
     elif kind == "groups":
@@ -127,7 +127,8 @@ async def cancel_escalations(session: AsyncSession, bulletin: Bulletin, *, reaso
     """Reminders of a bulletin still waiting to go out are not sent (it was replaced)."""
     if not bulletin.escalations:
         return 0
-    result = await session.execute(
+    result = await core.execute_dml(
+        session,
         update(OutboxMessage)
         .where(
             OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)),
@@ -225,7 +226,7 @@ async def replaced_awaiting_edit(session: AsyncSession) -> list[Bulletin]:
 
 
 # -- acknowledgements and escalation -----------------------------------------------------------
-_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_OUTBOX: Table = OutboxMessage.__table__
 _SENT_TO = select(_OUTBOX.c.id).where(_OUTBOX.c.purpose == bindparam("purpose"), _OUTBOX.c.chat_id == bindparam("chat"))
 
 
@@ -526,7 +527,7 @@ async def mark_handled(session: AsyncSession, report: FieldReport, *, by: int, n
     return True
 
 
-def _report_card_purpose():  # type: ignore[no-untyped-def]
+def _report_card_purpose() -> ColumnElement[str]:
     """`report_card_purpose`, in SQL, for each report of a query."""
     return literal("report:", String()) + cast(FieldReport.id, String()) + literal(":cell", String())
 

@@ -15,9 +15,9 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from sqlalchemy import Engine, MetaData, event
+from sqlalchemy import Connection, Engine, MetaData, Table, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -49,6 +49,9 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+    if TYPE_CHECKING:  # every model here maps a plain Table (SQLAlchemy types it as any FromClause)
+        __table__: ClassVar[Table]
+
 
 def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000, *, begin_event: bool = True) -> None:
     """PRAGMAs on every new connection, and `BEGIN IMMEDIATE` for every transaction: through the
@@ -56,7 +59,7 @@ def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000, *, begin_event
     `do_begin`: an engine with a connection event runs its event hooks around every statement."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take effect
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -70,7 +73,7 @@ def _prepare_sqlite(engine: Engine, busy_timeout_ms: int = 30000, *, begin_event
         return
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         cursor = connection.connection.cursor()  # at the DBAPI level: no SQLAlchemy execution per transaction
         cursor.execute("BEGIN IMMEDIATE")
         cursor.close()
@@ -145,7 +148,7 @@ class _ConnectionSlots:
             try:
                 yield
             finally:
-                self._owners.discard(task)  # type: ignore[arg-type]
+                self._owners.discard(task)
 
 
 _SQLITE_QUEUES: dict[str, _SqliteWriteQueue] = {}

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import core
 from storage.models import Dialog, utcnow
 
 
@@ -42,5 +43,5 @@ async def finish(session: AsyncSession, user_id: int, chat_id: int) -> None:
 
 
 async def purge_expired(session: AsyncSession, older_than: datetime) -> int:
-    result = await session.execute(delete(Dialog).where(Dialog.updated_at < older_than))
+    result = await core.execute_dml(session, delete(Dialog).where(Dialog.updated_at < older_than))
     return result.rowcount or 0

@@ -8,12 +8,26 @@ assigned under that lock (a re-registration gets a new row, so it joins at the b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Connection,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -126,7 +140,7 @@ _SESSION_COLUMNS = tuple(f.name for f in fields(SessionInfo))
 _MEETING_COLUMNS = tuple(f.name for f in fields(MeetingInfo))
 
 
-def _seat_counts(session_id):  # type: ignore[no-untyped-def]
+def _seat_counts(session_id: ColumnExpressionArgument[int]) -> tuple[ScalarSelect[int], ...]:
     """Confirmed and waiting counts of the session `session_id` refers to (correlated, indexed)."""
     return tuple(
         select(func.count()).where(_REG.c.session_id == session_id, _REG.c.status == status).scalar_subquery()
@@ -134,7 +148,7 @@ def _seat_counts(session_id):  # type: ignore[no-untyped-def]
     )
 
 
-def _upcoming_statements(group_filter):  # type: ignore[no-untyped-def]
+def _upcoming_statements(group_filter: ColumnElement[bool]) -> tuple[Select[Any], Select[tuple[int]]]:
     """(page, total) statements, built once: constructing them per call cost more than running them.
 
     The page is one Core statement (issue #6): the page of sessions with the total as a window
@@ -175,7 +189,7 @@ _GROUPS_PAGE, _GROUPS_TOTAL = _upcoming_statements(_MT.c.group_id.in_(bindparam(
 _N_SESSION, _N_MEETING = len(_SESSION_COLUMNS), len(_MEETING_COLUMNS)
 
 
-def _view(row: tuple) -> SessionView:  # type: ignore[type-arg]
+def _view(row: Sequence[Any]) -> SessionView:
     n, m = _N_SESSION, _N_SESSION + _N_MEETING
     confirmed, waitlisted, mine = row[m + 1 :]
     return SessionView(SessionInfo(*row[:n]), MeetingInfo(*row[n:m]), int(confirmed or 0), int(waitlisted or 0), mine)
@@ -361,7 +375,7 @@ _MY_REGISTRATION = select(_REG.c.id, _REG.c.status).where(
     _REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid"), _REG.c.status != CANCELLED
 )
 _SET_STATUS = (
-    update(cast(Table, _REG))
+    update(_REG)
     .where(_REG.c.id.in_(bindparam("rids", expanding=True)))
     .values(status=bindparam("status"), updated_at=bindparam("now"))
 )
@@ -440,7 +454,7 @@ async def my_registrations(session: AsyncSession, user_id: int, *, now: datetime
         )
         .order_by(MeetingSession.starts_at)
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def get_meeting(session: AsyncSession, meeting_id: int) -> Meeting | None:
@@ -478,7 +492,7 @@ async def registrants(session: AsyncSession, meeting_id: int) -> list[tuple[Meet
         .where(MeetingSession.meeting_id == meeting_id)
         .order_by(MeetingSession.starts_at, Registration.id)
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def active_registrant_ids(session: AsyncSession, session_id: int) -> list[int]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, distinct, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, distinct, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
 
@@ -61,6 +61,7 @@ async def audience_recipients(session: AsyncSession, audience: Audience) -> list
     if audience.kind == "chat":
         chat_id = await session.scalar(select(Group.chat_id).where(Group.id == audience.group_id))
         return [(int(chat_id), None)] if chat_id else []
+    ids: Select[tuple[int | None]] | Select[tuple[int]]
     if audience.kind == "meeting":
         ids = select(Registration.user_id).join(MeetingSession, Registration.session_id == MeetingSession.id).where(
             MeetingSession.meeting_id == audience.meeting_id,
@@ -232,7 +233,7 @@ async def _recipient_for_answer(session: AsyncSession, tg_poll_id: str, user_id:
 # A poll answer's usual case, in Core (storage/core.py): its recipient row, poll and options in one
 # statement (a row per option; tg_poll_id is unique), then the voter's votes replaced.
 _PR, _P, _PO = PollRecipient.__table__, Poll.__table__, PollOption.__table__
-_PV = cast(Table, PollVote.__table__)
+_PV = PollVote.__table__
 _ANSWER_TARGET = (
     select(_PR.c.poll_id, _PR.c.user_id, _P.c.status, _P.c.closes_at, _P.c.multiple, _PO.c.position, _PO.c.id)
     .join(_P, _P.c.id == _PR.c.poll_id)
@@ -347,16 +348,16 @@ class QuickResults:
 async def quick_results(session: AsyncSession, poll: Poll) -> QuickResults:
     """Counts per option, how many voted, and (non-anonymous only) who has not answered yet."""
     per_option = dict(
-        (await session.execute(select(PollVote.option_id, func.count()).where(PollVote.poll_id == poll.id).group_by(PollVote.option_id))).all()
+        (await session.execute(select(PollVote.option_id, func.count()).where(PollVote.poll_id == poll.id).group_by(PollVote.option_id))).tuples().all()
     )
     counts = [int(per_option.get(o.id, 0)) for o in poll.options]
     voter_ids = set(await session.scalars(select(distinct(PollVote.user_id)).where(PollVote.poll_id == poll.id)))
     voters = len(voter_ids)
     recipients = list(await session.scalars(select(PollRecipient).where(PollRecipient.poll_id == poll.id)))
-    for chat in (r for r in recipients if r.counts):
-        chat_counts = chat.counts.get("options", [])
+    for tally in (r.counts for r in recipients if r.counts):
+        chat_counts = tally.get("options", [])
         counts = [c + (chat_counts[i] if i < len(chat_counts) else 0) for i, c in enumerate(counts)]
-        voters += int(chat.counts.get("total", 0))
+        voters += int(tally.get("total", 0))
     private = [r.user_id for r in recipients if r.user_id is not None]
     missing: list[str | None] = []
     if not poll.anonymous:
@@ -523,7 +524,7 @@ async def form_summary(session: AsyncSession, poll: Poll) -> FormSummary:
             await session.execute(
                 select(PollTextAnswer.user_id, func.count()).where(PollTextAnswer.poll_id == poll.id).group_by(PollTextAnswer.user_id)
             )
-        ).all()
+        ).tuples().all()
     )
     completed = sum(1 for n in per_user.values() if n >= len(poll.options))
     counts = {q.id: [0] * len(q.choices) for q in poll.options if q.choices}

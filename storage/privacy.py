@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import core
 from storage.all_models import Base
 from storage.models import Meeting, MeetingSession, OutboxMessage, User
 from storage.privacy_models import OutboxMention, is_pseudonym, new_pseudonym
@@ -159,7 +160,7 @@ async def export_user(session: AsyncSession, user_id: int, *, now: datetime) -> 
     }
 
 
-async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[Any, Any] | None) -> list[dict[str, Any]]:
     """The messages addressed to others that name this person: which, when, where it stands, to
     whom (a group or another person, never who) and what of theirs it holds (name, @username)."""
     outbox, mentions = OutboxMessage.__table__, OutboxMention.__table__
@@ -220,7 +221,7 @@ async def delete_rows(session: AsyncSession, table: Table, condition: Any, *, _d
             await session.execute(update(child).where(column.in_(keys)).values({column.name: None}))
         else:  # what the database would cascade, done here so grandchildren are handled too
             await delete_rows(session, child, column.in_(keys), _depth=_depth + 1)
-    result = await session.execute(delete(table).where(condition))
+    result = await core.execute_dml(session, delete(table).where(condition))
     return result.rowcount or 0
 
 
@@ -248,7 +249,8 @@ async def _forget_outbox(session: AsyncSession, user_id: int, pseudonym: int) ->
     await session.execute(
         update(outbox).where(theirs, outbox.c.status == "pending").values(status="skipped", last_error=FORGOTTEN_ERROR)
     )
-    result = await session.execute(
+    result = await core.execute_dml(
+        session,
         update(outbox)
         .where(theirs)
         .values(
@@ -302,8 +304,8 @@ def redact(value: Any, names: list[str], label: str) -> tuple[Any, bool]:
         items = {key: redact(item, names, label) for key, item in value.items()}
         return {key: item for key, (item, _) in items.items()}, all(done for _, done in items.values())
     if isinstance(value, list):
-        items = [redact(item, names, label) for item in value]
-        return [item for item, _ in items], all(done for _, done in items)
+        entries = [redact(item, names, label) for item in value]
+        return [item for item, _ in entries], all(done for _, done in entries)
     return value, True
 
 
@@ -368,7 +370,7 @@ async def forget_user(
             values: dict[str, Any] = {column.name: None if mode == "anonymise" else pseudonym}
             if mode == "pseudonymise" and column.name == "chat_id" and "message_id" in table.c:
                 values["message_id"] = None  # a message id only means something in its chat
-            result = await session.execute(update(table).where(condition).values(values))
+            result = await core.execute_dml(session, update(table).where(condition).values(values))
             if result.rowcount:
                 counts = anonymised if mode == "anonymise" else pseudonymised
                 counts[table.name] = counts.get(table.name, 0) + result.rowcount

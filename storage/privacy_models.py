@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import BigInteger, ColumnElement, ForeignKey, Integer, or_
+from sqlalchemy import BigInteger, ColumnElement, ForeignKey, Integer, SQLColumnExpression, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.db import Base
@@ -31,7 +31,7 @@ def is_pseudonym(value: int | None) -> bool:
     return value is not None and value < FORGOTTEN_BELOW
 
 
-def is_person_chat(chat_id: ColumnElement[int]) -> ColumnElement[bool]:
+def is_person_chat(chat_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
     """SQL: the chat is a person's (a private chat, or a forgotten person's pseudonym), not a
     group or channel (negative ids above the pseudonyms)."""
     return or_(chat_id > 0, chat_id < FORGOTTEN_BELOW)

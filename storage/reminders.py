@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, delete, false, func, literal, null, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import JSON, Integer, SmallInteger, String
 
+from storage import core
 from storage.db import dialect_insert
 from storage.models import Meeting, MeetingSession, OutboxMessage, Registration, Send, User
 from storage.privacy_models import is_person_chat
@@ -107,7 +108,7 @@ async def queue_reminders(
         )
         columns = ["purpose", "chat_id", "user_id", "send_id", "priority", "method", "payload", "status", "due_at", "not_after", "attempts", "created_at"]
         stmt = dialect_insert(session, OutboxMessage).from_select(columns, recipients).on_conflict_do_nothing(index_elements=["purpose", "chat_id"])
-        result = await session.execute(stmt)
+        result = await core.execute_dml(session, stmt)
         queued += max(result.rowcount or 0, 0)
     return queued
 
@@ -126,7 +127,8 @@ async def drop_send(session: AsyncSession, send_id: int) -> None:
 # -- muting ---------------------------------------------------------------------------------
 async def set_registration_muted(session: AsyncSession, user_id: int, session_id: int, muted: bool) -> bool:
     """Mute or unmute one registration's reminders; False if the user is not registered there."""
-    result = await session.execute(
+    result = await core.execute_dml(
+        session,
         update(Registration)
         .where(Registration.user_id == user_id, Registration.session_id == session_id, Registration.status != "cancelled")
         .values(reminders_muted=muted)
@@ -138,7 +140,7 @@ async def drop_pending_for(session: AsyncSession, user_id: int, session_id: int 
     """A muted person's reminders already queued are not sent."""
     where = [OutboxMessage.user_id == user_id, OutboxMessage.status == "pending"]
     where.append(OutboxMessage.purpose.like(f"rem:s{session_id}:%") if session_id is not None else OutboxMessage.purpose.like("rem:%"))
-    result = await session.execute(update(OutboxMessage).where(*where).values(status="skipped", last_error="reminders muted"))
+    result = await core.execute_dml(session, update(OutboxMessage).where(*where).values(status="skipped", last_error="reminders muted"))
     return result.rowcount or 0
 
 
@@ -155,7 +157,7 @@ async def drop_calendar_copy(session: AsyncSession, user_id: int, session_id: in
     """Forget that the user holds this session's calendar file; True if they did (then they need
     the file that removes it, and no later update of a session they left)."""
     copy = delete(CalendarCopy).where(CalendarCopy.user_id == user_id, CalendarCopy.session_id == session_id)
-    result = await session.execute(copy)
+    result = await core.execute_dml(session, copy)
     return bool(result.rowcount)
 
 

@@ -16,7 +16,7 @@ deployment (several processes use PostgreSQL). `SQLITE_DRIVER=thread` restores a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 
@@ -87,7 +87,7 @@ class InlineConnection:
         self._conn = sqlite3.connect(database, **kwargs)
         self._tx = _Immediate()
 
-    def __await__(self):  # type: ignore[no-untyped-def]
+    def __await__(self) -> Generator[None, None, InlineConnection]:
         """`await connect(...)` returns the open connection, like aiosqlite."""
         if False:  # pragma: no cover - makes this a generator
             yield

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, Update
@@ -24,6 +24,7 @@ from telegram.ext import ContextTypes
 
 from bot import input_gate
 from bot.i18n import normalize_locale, t, tn
+from bot.notify import Keyboard as NotifyKeyboard
 from bot.notify import message_payload, split_payload
 from bot.services import Services
 from bot.transport import Answer, Transport, file_param
@@ -159,7 +160,8 @@ def _requests(reply: Reply, chat_id: int, query: CallbackQuery | None) -> list[t
         if reply.text:
             params.update(caption=reply.text, parse_mode="HTML")
     else:
-        params = {"chat_id": chat_id, **message_payload(reply.text or "", reply.keyboard)}
+        # bot/notify.Keyboard is spelled list[list[...]] but only read: our Sequence rows are fine
+        params = {"chat_id": chat_id, **message_payload(reply.text or "", cast(NotifyKeyboard | None, reply.keyboard))}
         method = "sendMessage"
         if reply.edit and query is not None and query.message is not None:
             method = "editMessageText"
@@ -243,7 +245,7 @@ async def run_once(
     return result
 
 
-def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+def handler(fn: HandlerFn) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """Wrap a feature function: transaction, user, language, then replies after commit."""
 
     name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}"  # "bulletins.on_escalate"

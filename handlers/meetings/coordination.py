@@ -296,9 +296,10 @@ async def pressed_date_ok(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
     tz = ctx.services.settings.timezone
     old = When(ms.starts_at, ms.ends_at, ms.has_time)
     new = when_from_data(d.data["when"])
-    ms = await store.update_session(ctx.session, ms.id, starts_at=new.start, ends_at=new.end, has_time=new.has_time)
-    if ms is None:
+    updated = await store.update_session(ctx.session, ms.id, starts_at=new.start, ends_at=new.end, has_time=new.has_time)
+    if updated is None:
         return
+    ms = updated
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
     title = ms.meeting.title
     told = await tell_registrants(

@@ -106,7 +106,7 @@ async def pressed_make_meeting(ctx: Ctx, button: Button) -> None:
 async def answer_slot(ctx: Ctx, option_id: int, code: str) -> None:
     option = await ctx.session.get(PollOption, option_id)
     poll = await store.get_poll(ctx.session, option.poll_id) if option is not None else None
-    if poll is None or poll.kind != store.DATES or code not in VALUES:
+    if option is None or poll is None or poll.kind != store.DATES or code not in VALUES:
         raise BadButton("slot gone, or not an answer")
     if not await store.is_recipient(ctx.session, poll.id, ctx.user.id):
         ctx.refuse("polls.error.not_recipient")

@@ -108,7 +108,7 @@ async def step_question(ctx: Ctx, dlg: Dialog, text: str) -> None:
         store.DATES: "polls.dates.ask_slots",
         store.FORM: "polls.form.ask_questions",
     }[kind]
-    ctx.say(first, **date_examples(ctx.now, ctx.services.settings.timezone))
+    ctx.say(first, None, **date_examples(ctx.now, ctx.services.settings.timezone))
 
 
 def done_button(ctx: Ctx) -> list[list[tuple[str, str]]]:
@@ -178,8 +178,8 @@ async def step_slots(ctx: Ctx, dlg: Dialog, text: str) -> None:
     items.sort(key=lambda slot: datetime.fromisoformat(slot["start"]))  # numbered in time order everywhere
     dialogs.advance(dlg, "slots", items=items)
     listing = "\n".join(f"{i}. {slot_label(s, ctx.lang, tz)}" for i, s in enumerate(items, 1))
-    key = "polls.dates.slots_so_far" if len(items) >= 2 else "polls.dates.slots_need_more"
-    ctx.say(key, done_button(ctx) if len(items) >= 2 else None, listing=listing, n=len(items), limit=store.MAX_SLOTS)
+    prompt = "polls.dates.slots_so_far" if len(items) >= 2 else "polls.dates.slots_need_more"
+    ctx.say(prompt, done_button(ctx) if len(items) >= 2 else None, listing=listing, n=len(items), limit=store.MAX_SLOTS)
 
 
 def slot_when(slot: dict[str, Any]) -> When:
@@ -244,7 +244,7 @@ async def finish_items(ctx: Ctx, dlg: Dialog) -> None:
         ctx.say("polls.ask_multiple", [[(ctx.t("polls.button_single"), "p:n:multi:0"), (ctx.t("polls.button_multiple"), "p:n:multi:1")]])
         return
     dialogs.advance(dlg, "deadline")
-    ctx.say("polls.ask_deadline", **date_examples(ctx.now, ctx.services.settings.timezone))
+    ctx.say("polls.ask_deadline", None, **date_examples(ctx.now, ctx.services.settings.timezone))
 
 
 async def step_deadline(ctx: Ctx, dlg: Dialog, text: str) -> None:
