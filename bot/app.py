@@ -7,6 +7,7 @@ import logging
 
 from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest
 
 from bot.config import Settings
 from bot.i18n import SUPPORTED, t
@@ -48,7 +49,14 @@ async def set_commands(application: Application) -> None:
             )
 
 
-def build_application(settings: Settings, db: Database, *, request=None, get_updates_request=None, background: bool = True) -> Application:  # type: ignore[no-untyped-def]
+def build_application(
+    settings: Settings,
+    db: Database,
+    *,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+    background: bool = True,
+) -> Application:
     """The bot, wired: handlers, per-user ordered concurrency, outbox dispatcher, scheduler.
 
     This is the composition root: the only place in bot/ that imports the features (handlers/).

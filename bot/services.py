@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -22,6 +22,7 @@ class Services:
     db: Database
     bot_username: str = "relais_sante_bot"
     wiring: Wiring = field(default_factory=Wiring)  # what the features plugged in (handlers.install)
+    outbox: Any = None  # the running dispatcher (bot/outbox.py), for its stats (/envois, tests)
     _outbox_event: asyncio.Event = field(default_factory=asyncio.Event)
     _transport: Transport | None = None
 

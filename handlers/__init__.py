@@ -28,7 +28,7 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
-def install(application: Application) -> None:  # type: ignore[type-arg]
+def install(application: Application) -> None:
     """Wire every feature into `application` and into `services.wiring` (bot/wiring.py)."""
     services: Services = application.bot_data["services"]
     wiring = services.wiring
