@@ -103,8 +103,12 @@ async def test_kill_9_mid_broadcast(db: Database, api: FakeBotAPI, priority: int
     final = await statuses(db)
     if priority == outbox.NORMAL:
         assert missed == [] and twice == []
-        assert final == Counter({"sent": N - in_flight, "unknown": in_flight})
-        assert all("not sent again" in (rows[uid].last_error or "") for uid in ids if rows[uid].status == "unknown")
+        # Each row cut by the kill is unknown and not sent again; besides them, only a request that
+        # timed out (a loaded machine) can be: its outcome is unknown too.
+        unknown = {uid for uid in ids if rows[uid].status == "unknown"}
+        assert cut <= unknown
+        assert final == Counter({"sent": N - len(unknown), "unknown": len(unknown)})
+        assert all("not sent again" in (rows[uid].last_error or "") for uid in unknown)
     else:
         assert missed == []
         # Each row cut by the kill is sent again; a duplicate only where a row was sent again
