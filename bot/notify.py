@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from storage import outbox
-from storage.models import User
+from storage.users import reachable_languages
 
 Keyboard = list[list[tuple[str, str]]]
 
@@ -180,14 +179,7 @@ def message_payload(text: str, keyboard: Keyboard | None = None) -> dict[str, An
 
 async def languages(session: AsyncSession, user_ids: Iterable[int], default: str) -> dict[int, str]:
     """Each reachable recipient's language; unreachable users (blocked the bot) are left out."""
-    ids = list(user_ids)
-    result: dict[int, str] = {}
-    for start in range(0, len(ids), 1000):
-        rows = await session.execute(
-            select(User.id, User.language).where(User.id.in_(ids[start : start + 1000]), User.unreachable_at.is_(None))
-        )
-        result.update({uid: lang or default for uid, lang in rows})
-    return result
+    return await reachable_languages(session, user_ids, default)
 
 
 async def notify(

@@ -64,7 +64,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from telegram import Bot
 
 from bot.notify import split_payload
@@ -74,10 +73,10 @@ from bot.services import Services
 from bot.wiring import Wiring
 from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
 from storage import outbox as outbox_store
+from storage import outbox_dispatch as store
 from storage.chats import record_move
 from storage.db import Database, is_retryable
-from storage.models import OutboxMessage, User, utcnow
-from storage.types import UTCDateTime
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,6 @@ MAX_BATCH = 100
 RESEND_UNKNOWN_UP_TO = outbox_store.HIGH  # priorities at or above this urgency are sent again when unsure
 IDLE_POLL = 1.0
 
-T = OutboxMessage.__table__
 PAID_METHODS_PREFIX = ("send", "copyMessage")
 
 FINAL_FAILURES = ("refused", "failed", "unreachable", "unknown")
@@ -238,13 +236,6 @@ class Dispatcher:
         self.min_claim = max(1, int(self.pace.rate / share.pace_n * self.horizon / 4))
         self._may_send.set()
 
-    def _mine(self, stmt: Any) -> Any:
-        """Only this process's chats: chat_id mod n == rank (ids may be negative: groups)."""
-        share = self.share or SOLO
-        if share.n == 1:
-            return stmt
-        return stmt.where(((T.c.chat_id % share.n) + share.n) % share.n == share.rank)
-
     def _give_back(self, rows: list[Claimed]) -> None:
         """Claimed rows this process will not start: the writer puts them back to `pending`."""
         for row in rows:
@@ -266,30 +257,14 @@ class Dispatcher:
         whether it is worth claiming again at once.
         """
         now = utcnow()
+        share = self.share or SOLO  # only this process's chats (bot/senders.py)
         async with self.db.begin() as session:
-            stmt = (
-                select(
-                    T.c.id,
-                    T.c.chat_id,
-                    T.c.user_id,
-                    T.c.method,
-                    T.c.payload,
-                    T.c.priority,
-                    T.c.attempts,
-                    T.c.not_after,
-                    T.c.purpose,
-                )
-                .where(T.c.status == "pending", T.c.due_at <= now)
-                .order_by(T.c.priority, T.c.due_at, T.c.id)
-                .limit(limit + 16)
+            rows = await store.due_rows(
+                session, now=now, limit=limit + 16, n=share.n, rank=share.rank, lock_rows=not self.db.is_sqlite
             )
-            stmt = self._mine(stmt)
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = (await session.execute(stmt)).all()
             taken: list[Claimed] = []
             stale: list[int] = []
-            postponed: list[dict[str, Any]] = []
+            postponed: list[tuple[int, datetime]] = []
             queued_for: Counter[int] = Counter()
             for r in rows:
                 if len(taken) >= limit:
@@ -302,7 +277,7 @@ class Dispatcher:
                 if wait > 0:
                     queued_for[r.chat_id] += 1
                     self._note_due(wait)
-                    postponed.append({"b_id": r.id, "b_due": now + timedelta(seconds=wait)})
+                    postponed.append((r.id, now + timedelta(seconds=wait)))
                     continue
                 taken.append(
                     Claimed(
@@ -311,20 +286,12 @@ class Dispatcher:
                 )
                 self.chats.reserve(r.chat_id, self.horizon)  # set again when it really leaves
             if taken:
-                await session.execute(
-                    update(T)
-                    .where(T.c.id.in_([c.id for c in taken]))
-                    .values(status="sending", claimed_until=now + self.lease, attempts=T.c.attempts + 1)
-                )
+                await store.mark_sending(session, [c.id for c in taken], until=now + self.lease)
             if stale:
-                await session.execute(
-                    update(T).where(T.c.id.in_(stale)).values(status="skipped", last_error="stale: its deadline passed before it could be sent")
-                )
+                await store.skip_stale(session, stale)
                 self.stats["stale"] += len(stale)
             if postponed:
-                await session.execute(
-                    update(T).where(T.c.id == bindparam("b_id")).values(due_at=bindparam("b_due", type_=UTCDateTime())), postponed
-                )
+                await store.postpone(session, postponed)
         return taken, bool(stale or postponed)
 
     async def _claim_whole(self, limit: int) -> tuple[list[Claimed], bool]:
@@ -345,24 +312,14 @@ class Dispatcher:
         now = utcnow()
         mine = set(self._busy)
         async with self.db.begin() as session:
-            expired = select(T.c.id, T.c.priority, T.c.attempts).where(T.c.status == "sending", T.c.claimed_until < now)
-            if not self.db.is_sqlite:  # every process recovers: never two on one row
-                expired = expired.with_for_update(skip_locked=True)
-            rows = [r for r in (await session.execute(expired)).all() if r.id not in mine]
+            expired = await store.expired_leases(session, now=now, lock_rows=not self.db.is_sqlite)
+            rows = [r for r in expired if r.id not in mine]
             again = [r.id for r in rows if resend_when_unsure(r.priority) and r.attempts < self.max_attempts]
             unsure = [r.id for r in rows if r.id not in set(again)]
             if again:
-                await session.execute(
-                    update(T).where(T.c.id.in_(again)).values(
-                        status="pending", due_at=now, claimed_until=None, last_error="outcome unknown (lease expired): sent again"
-                    )
-                )
+                await store.resend_expired(session, again, now=now)
             if unsure:
-                await session.execute(
-                    update(T).where(T.c.id.in_(unsure)).values(
-                        status="unknown", claimed_until=None, last_error="outcome unknown (lease expired): not sent again"
-                    )
-                )
+                await store.give_up_expired(session, unsure)
         self.stats["recovered_resent"] += len(again)
         self.stats["recovered_unknown"] += len(unsure)
         if rows:
@@ -482,61 +439,33 @@ class Dispatcher:
 
     # -- record --------------------------------------------------------------------------
     async def _write(self, batch: list[Outcome]) -> None:
-        sent = [{"b_id": o.row.id, "b_mid": o.message_id, "b_at": o.at} for o in batch if o.kind == "sent"]
-        retry = [{"b_id": o.row.id, "b_due": o.due_at, "b_att": o.attempts, "b_err": o.error} for o in batch if o.kind == "retry"]
-        final = [{"b_id": o.row.id, "b_status": o.status, "b_err": o.error} for o in batch if o.kind == "final"]
-        released = [{"b_id": o.row.id, "b_att": o.attempts} for o in batch if o.kind == "released"]
+        sent = [(o.row.id, o.message_id, o.at) for o in batch if o.kind == "sent"]
+        retry = [(o.row.id, o.due_at, o.attempts, o.error) for o in batch if o.kind == "retry"]
+        final = [(o.row.id, o.status, o.error) for o in batch if o.kind == "final"]
+        released = [(o.row.id, o.attempts) for o in batch if o.kind == "released"]
         moved = [o for o in batch if o.kind == "moved"]
         blocked = sorted({o.unreachable_user for o in batch if o.unreachable_user is not None})
         async with self.db.begin() as session:
             if sent:
-                await session.execute(
-                    update(T).where(T.c.id == bindparam("b_id")).values(
-                        status="sent", message_id=bindparam("b_mid"), sent_at=bindparam("b_at", type_=UTCDateTime()),
-                        claimed_until=None, last_error=None,
-                    ),
-                    sent,
-                )
+                await store.record_sent(session, sent)
                 for o in batch:
                     if o.kind == "sent" and o.row.method in self.hooks.sent_hooks:
                         await self._run_on_sent(session, o)
                     if o.kind == "sent" and o.follow_ups:
                         await _queue_follow_ups(session, o)
             if retry:
-                await session.execute(
-                    update(T).where(T.c.id == bindparam("b_id")).values(
-                        status="pending", due_at=bindparam("b_due", type_=UTCDateTime()), attempts=bindparam("b_att"),
-                        last_error=bindparam("b_err"), claimed_until=None,
-                    ),
-                    retry,
-                )
+                await store.record_retry(session, retry)
             if final:
-                await session.execute(
-                    update(T).where(T.c.id == bindparam("b_id")).values(
-                        status=bindparam("b_status"), last_error=bindparam("b_err"), claimed_until=None
-                    ),
-                    final,
-                )
+                await store.record_final(session, final)
                 for o in batch:
                     if o.kind == "final" and o.status in FINAL_FAILURES and purpose_prefix(o.row.purpose) in self.hooks.failed_hooks:
                         await self._run_on_failed(session, o)
             for o in moved:
                 await self._follow_move(session, o)
             if released:
-                await session.execute(
-                    update(T).where(T.c.id == bindparam("b_id"), T.c.status == "sending").values(
-                        status="pending", attempts=bindparam("b_att"), claimed_until=None
-                    ),
-                    released,
-                )
+                await store.release(session, released)
             if blocked:
-                now = utcnow()
-                await session.execute(update(User).where(User.id.in_(blocked)).values(unreachable_at=now))
-                await session.execute(
-                    update(T)
-                    .where(T.c.user_id.in_(blocked), T.c.status == "pending")
-                    .values(status="unreachable", last_error="the person blocked the bot")
-                )
+                await store.record_blocked(session, blocked)
 
     async def _run_on_sent(self, session: Any, outcome: Outcome) -> None:
         row = outcome.row
@@ -565,17 +494,7 @@ class Dispatcher:
     async def _follow_move(self, session: Any, outcome: Outcome) -> None:
         """The group became a supergroup: remember it, and send this row (and the chat's queue) there."""
         assert outcome.moved_to is not None
-        await session.execute(
-            update(T)
-            .where(T.c.id == outcome.row.id)
-            .values(
-                status="pending",
-                due_at=utcnow(),
-                attempts=outcome.attempts,
-                claimed_until=None,
-                last_error=outcome.error,
-            )
-        )
+        await store.requeue_moved(session, outcome.row.id, attempts=outcome.attempts, error=outcome.error)
         move = await record_move(session, outcome.row.chat_id, outcome.moved_to, now=utcnow())
         log.info(
             "outbox: discussion %s devenue %s (%d envoi(s) réadressé(s))",
@@ -672,10 +591,10 @@ class Dispatcher:
         return claimed
 
     async def _due_now(self, within: timedelta = timedelta(0)) -> bool:
-        due = select(T.c.id).where(T.c.status == "pending", T.c.due_at <= utcnow() + within).limit(1)
+        share = self.share or SOLO
+        by = utcnow() + within
         async with self.db.begin() as session:
-            found = await session.scalar(self._mine(due))
-        return found is not None
+            return await store.any_due(session, by=by, n=share.n, rank=share.rank)
 
     async def caught_up(self, within: timedelta = timedelta(0), timeout: float = 10.0) -> bool:
         """Wait until every row due by now (+ within) is sent and its outcome committed.

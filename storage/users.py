@@ -132,5 +132,18 @@ async def reachable_user_ids(session: AsyncSession, user_ids: Iterable[int]) -> 
     return list(rows)
 
 
+async def reachable_languages(session: AsyncSession, user_ids: Iterable[int], default: str) -> dict[int, str]:
+    """Each reachable recipient's language (`default` when unset); people who blocked the bot
+    are left out, so a notice is never queued for them. By 1000 ids: bounded bind parameters."""
+    ids = list(user_ids)
+    result: dict[int, str] = {}
+    for start in range(0, len(ids), 1000):
+        rows = await session.execute(
+            select(User.id, User.language).where(User.id.in_(ids[start : start + 1000]), User.unreachable_at.is_(None))
+        )
+        result.update({uid: lang or default for uid, lang in rows})
+    return result
+
+
 async def forget_memberships(session: AsyncSession, user_id: int) -> None:
     await session.execute(delete(Membership).where(Membership.user_id == user_id))
