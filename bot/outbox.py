@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -405,7 +406,7 @@ class Dispatcher:
             self._next_due = float("inf")
         return max(min(wait, IDLE_POLL), 0.0)
 
-    def _done(self, row_id: int) -> None:
+    def _done(self, row_id: int, _task: object = None) -> None:
         self._inflight.pop(row_id, None)
 
     def _enqueue(self, rows: list[Claimed]) -> None:
@@ -435,7 +436,7 @@ class Dispatcher:
             self.chats.sent(row.chat_id)
             task = asyncio.create_task(self._send(row), name=f"outbox-{row.id}")
             self._inflight[row.id] = task
-            task.add_done_callback(lambda _t, rid=row.id: self._done(rid))
+            task.add_done_callback(functools.partial(self._done, row.id))
 
     # -- record --------------------------------------------------------------------------
     async def _write(self, batch: list[Outcome]) -> None:
@@ -622,7 +623,9 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def run(self, idle: Callable[[float], Awaitable[None]], is_sender: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def run(
+        self, idle: Callable[[float], Awaitable[None]], is_sender: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
         """Forever: (be the sender,) drain, then wait to be woken or for the next poll."""
         while True:
             if is_sender is not None:
@@ -658,7 +661,7 @@ def dispatcher_for(bot: Bot, services: Services, **overrides: Any) -> Dispatcher
 async def run_dispatcher(bot: Bot, services: Services, **overrides: Any) -> None:
     """The outbox task of a bot process."""
     dispatcher = dispatcher_for(bot, services, **overrides)
-    services.outbox = dispatcher  # type: ignore[attr-defined]  (tests and /envois read its stats)
+    services.outbox = dispatcher  # tests and /envois read its stats
     await run_sender(dispatcher, services.outbox_wait)
 
 

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import ColumnElement, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.core import execute_dml
 from storage.db import dialect_insert
 from storage.models import OutboxMessage, Send, utcnow
 from storage.privacy_models import OutboxMention, is_pseudonym
@@ -156,9 +157,8 @@ async def count_waiting(session: AsyncSession, due_before: datetime) -> int:
 async def drop_pending(session: AsyncSession, purposes_like: str, *, statuses: Sequence[str] = ("pending",)) -> int:
     """Skip queued messages whose purpose starts with a prefix (e.g. a cancelled session's reminders;
     with `statuses` also rows a chat refused, so they are not sent once the bot is back)."""
-    from sqlalchemy import update
-
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.status.in_(list(statuses)), OutboxMessage.purpose.like(f"{purposes_like}%"))
         .values(status="skipped", last_error="obsolete")
@@ -182,11 +182,9 @@ async def requeue(
     someone presses "Republier") re-queue it once. `created_after`: leave older rows as they
     are (news refused weeks ago is not posted by surprise). Returns the ids re-queued.
     """
-    from sqlalchemy import update
-
     if row_ids is None and chat_id is None:
         raise ValueError("requeue needs row ids or a chat")
-    where = [OutboxMessage.status.in_(list(statuses))]
+    where: list[ColumnElement[bool]] = [OutboxMessage.status.in_(list(statuses))]
     if row_ids is not None:
         if not row_ids:
             return []

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Row, Select, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import OutboxMessage, User, utcnow
 from storage.types import UTCDateTime
 
-T = cast(Table, OutboxMessage.__table__)
+T: Table = OutboxMessage.__table__
 
 STALE = "stale: its deadline passed before it could be sent"
 LEASE_RESENT = "outcome unknown (lease expired): sent again"
