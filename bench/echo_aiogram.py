@@ -1,4 +1,4 @@
-"""A bare aiogram 3 echo bot: the other baseline of bench/updates.py (issue #6).
+"""A bare aiogram 3 echo bot: the other baseline of bench/updates.py.
 
 aiogram's defaults: its aiohttp session, polling with one task per update (or its aiohttp
 webhook handler, which acknowledges at once and handles in the background). Configured by

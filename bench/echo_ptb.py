@@ -1,4 +1,4 @@
-"""A bare python-telegram-bot echo bot: the baseline of bench/updates.py (issue #6).
+"""A bare python-telegram-bot echo bot: the baseline of bench/updates.py.
 
 Stock PTB 22.8 as most bots run it: `ApplicationBuilder` defaults (httpx client, sequential
 update handling), unless `--concurrent` (PTB's own concurrent updates) or `--aiohttp` (our

@@ -1,4 +1,4 @@
-"""How polls scale with the audience (issue #4): creation, answers, results, closing, chart.
+"""How polls scale with the audience: creation, answers, results, closing, chart.
 
     python bench/polls.py [members]            # SQLite in a temporary file
     BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench python bench/polls.py

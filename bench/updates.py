@@ -28,7 +28,7 @@ Per run it prints:
   bot process's own CPU time (user + system, from /proc) per update during the burst;
 - latency: updates pushed at a steady rate (default 50/s), update -> reply p50/p99;
 - peak memory (VmHWM) of the bot process.
-Then the medians per scenario and a verdict line per target of issue #16 (CPU per update,
+Then the medians per scenario and a verdict line per target (CPU per update,
 ratio to aiogram echo, p99, RSS, start-up); with `--compare`, before -> after per scenario.
 
 Transports: `polling` (getUpdates, what the issue measured) and `webhook` (the fake POSTs
@@ -141,7 +141,7 @@ def national_rows(now: datetime, *, users: int, groups: int, meetings: int, regi
     )
     yield "meetings", ["id", "group_id", "title", "theme", "status", "reminder_offsets", "created_by", "created_at"], (
         # No reminders ([]): on its first start the planner would catch up on ~7,000 reminders
-        # in the middle of the measurement (bench/README of issue #6 measures updates).
+        # in the middle of the measurement (only updates are measured here).
         (m, (m - 1) % groups + 1, f"Rencontre pluriprofessionnelle n°{m}", "Parcours, coordination, prévention.",
          "published", [], None, now - timedelta(days=90))
         for m in range(1, meetings + 1)
@@ -352,7 +352,7 @@ class DelayedHub(UpdateHub):
 
 # ============================================================================ one bot, one run
 OURS = ("ours", "base")  # this checkout's bot, and the one of `--compare <path>`
-CPU_TARGET_MS = {"sqlite": 0.8, "postgresql": 0.9}  # bot-side CPU per update (issue #16)
+CPU_TARGET_MS = {"sqlite": 0.8, "postgresql": 0.9}  # bot-side CPU per update
 RATIO_TARGET = 0.6  # updates/s against aiogram echo's, same repeat
 RSS_TARGET_MIB = 100.0
 STARTUP_TARGET_S = 1.5
@@ -728,7 +728,7 @@ def _summary(results: list[Run]) -> None:
 
 def _verdict(results: list[Run], datasets: dict[str, Dataset]) -> None:
     """The issue's targets, checked against this run's own medians."""
-    print("\ntargets (issue #16), medians of this run:")
+    print("\ntargets, medians of this run:")
     for backend, ds in datasets.items():
         if ds.floor_ms:
             print(f"  storage floor {backend:<10}: {ds.floor_ms:.2f} ms CPU per update (at most {1000 / ds.floor_ms:,.0f} updates/s per process)")

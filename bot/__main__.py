@@ -16,7 +16,7 @@ def _without_ptb_webhook_server() -> None:
     """Keep PTB from importing tornado, which it loads only for its own webhook server.
 
     We serve webhooks with aiohttp (bot/webhook.py); tornado is installed only by the test and
-    bench extras, yet PTB imports it whenever it is present: 6 MiB per process (issue #6).
+    bench extras, yet PTB imports it whenever it is present: 6 MiB per process.
     PTB treats the refused import as "webhooks not installed".
     """
     sys.modules.setdefault("tornado", None)  # type: ignore[arg-type]  # None (refuse the import) is valid; typeshed has modules only
@@ -28,7 +28,7 @@ def _freeze_startup_objects() -> None:
 
     Each full pass traverses every tracked object and pauses the event loop meanwhile: under a
     5,000-update burst, 5 passes took up to 80 ms each, 262 ms in all; after `gc.freeze()`, at
-    most 38 ms and 110 ms in all (issue #6).
+    most 38 ms and 110 ms in all.
     """
     from bot.i18n import SUPPORTED, catalogue
 

@@ -189,7 +189,7 @@ def _clean_spaces(text: str) -> str:
     return text.replace("\u2009", " ").replace("\u202f", " ").replace("\u00a0", " ")
 
 
-@lru_cache(maxsize=4096)  # Babel is slow and /rencontres formats the same few dates all day (issue #6)
+@lru_cache(maxsize=4096)  # Babel is slow and /rencontres formats the same few dates all day
 def _fmt_day(value: date, lang: str, *, weekday: bool = True) -> str:
     if lang == "fr":
         pattern = "d'er' MMMM y" if value.day == 1 else "d MMMM y"

@@ -43,7 +43,7 @@ Telegram's result, a failure hook (by purpose prefix, "bulletin" for "bulletin:1
 of a row that ended `refused`, `failed`, `unreachable` or `unknown`, e.g. to tell the crisis
 cell at once or to route a message another way.
 
-Every bot process sends (issue #6), yet Telegram's limits are per bot: bot/senders.py counts
+Every bot process sends, yet Telegram's limits are per bot: bot/senders.py counts
 the live senders through PostgreSQL advisory locks and gives each process a share. With n of
 them, a process claims only the chats with `chat_id mod n == its rank` (so one chat's gaps stay
 in one pacer; `FOR UPDATE SKIP LOCKED` still keeps any row from going twice) and paces at 1/n

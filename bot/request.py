@@ -4,7 +4,7 @@ through aiohttp.
 
 PTB's default `HTTPXRequest` is slow under load: httpcore scans its whole connection pool for
 every queued request and retries a failing `import sniffio` on every lock, so concurrent
-handling is *slower* than sequential (issue #6: ≈210 vs ≈780 updates/s). aiohttp's connector
+handling is *slower* than sequential (≈210 vs ≈780 updates/s). aiohttp's connector
 hands out keep-alive connections in O(1); measured here, PTB on this class handles about twice
 as many updates per second as on httpx, concurrently or not.
 """

@@ -1,7 +1,7 @@
 """Which bot processes send the outbox, and each one's share of Telegram's limits.
 
 Telegram's limits are per bot token (≈30 messages/s in all, 1/s per person, 20/min per group),
-yet every process drains the outbox (issue #6). Membership needs no table: each process holds
+yet every process drains the outbox. Membership needs no table: each process holds
 one *sender slot*, a two-key PostgreSQL advisory lock (SLOT_CLASS, 0…MAX_SLOTS-1) taken with
 `pg_try_advisory_lock` on a dedicated connection (outside the pool, like bot/leader.py), kept
 as long as that session lives. The live senders are the granted rows of `pg_locks` for that
@@ -55,7 +55,7 @@ MAX_SLOTS = 32  # processes that may send at once; a 33rd serves updates but doe
 REFRESH = 0.5  # seconds between two reads of the live slots (and the longest a read may take)
 RETRY = 2.0  # after a lost connection, or when every slot is taken
 
-# Before issue #6 one elected process sent alone, at the full pace, holding this one-key lock.
+# Earlier versions had one elected process send alone, at the full pace, holding this one-key lock.
 # While such a process runs (a rolling upgrade), the new ones do not send.
 LEGACY_SENDER_KEY = zlib.crc32(b"relais-sante:outbox-sender")
 

@@ -91,7 +91,7 @@ class _SqliteWriteQueue:
 
     Without it, concurrent handlers each take a pooled connection and wait for the write lock
     in SQLite's busy handler, which sleeps in its thread with a growing back-off (up to 100 ms):
-    measured at 57 updates/s (issue #6). Queued here, the lock is never contended inside the
+    measured at 57 updates/s. Queued here, the lock is never contended inside the
     process and `BEGIN IMMEDIATE` only waits for other processes (migrations, a CLI).
     """
 
@@ -122,7 +122,7 @@ class _ConnectionSlots:
 
     Without it, a burst of updates each opens a session that waits for a pooled connection
     *inside* SQLAlchemy's greenlet, holding the greenlet's stack and the session meanwhile:
-    256 concurrent updates on a pool of 20 cost about 6 MiB and more CPU (issue #6). Waiting
+    256 concurrent updates on a pool of 20 cost about 6 MiB and more CPU. Waiting
     here, before the session exists, costs nothing. A task already holding a slot (a nested
     `begin()`) does not take a second one, so it cannot deadlock on itself.
     """

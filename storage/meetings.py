@@ -111,7 +111,7 @@ async def create_meeting(
 
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
-    """A session as read for a listing: plain values, no tracked ORM object (cheaper, issue #6)."""
+    """A session as read for a listing: plain values, no tracked ORM object (cheaper)."""
 
     id: int
     meeting_id: int
@@ -151,7 +151,7 @@ def _seat_counts(session_id: ColumnExpressionArgument[int]) -> tuple[ScalarSelec
 def _upcoming_statements(group_filter: ColumnElement[bool]) -> tuple[Select[Any], Select[tuple[int]]]:
     """(page, total) statements, built once: constructing them per call cost more than running them.
 
-    The page is one Core statement (issue #6): the page of sessions with the total as a window
+    The page is one Core statement: the page of sessions with the total as a window
     count, then, for those few sessions only, their seat counts and the reader's own status as
     correlated subqueries on the covering index. Counting every session's registrations, then
     keeping five, took 170-230 ms at 500,000 registrations; loading ORM objects and running the
@@ -282,7 +282,7 @@ async def waitlist_position(session: AsyncSession, registration: Registration) -
     return await _position(session, registration.session_id, registration.id)
 
 
-_LOCK_SESSION = (  # one query with its meeting (joined, not a second SELECT), built once (issue #6)
+_LOCK_SESSION = (  # one query with its meeting (joined, not a second SELECT), built once
     select(MeetingSession)
     .where(MeetingSession.id == bindparam("session_id"))
     .options(joinedload(MeetingSession.meeting))
@@ -295,7 +295,7 @@ async def _lock_session(session: AsyncSession, session_id: int) -> MeetingSessio
 
 
 # The session to register for and its meeting, locked, read as plain rows: building ORM objects
-# here cost 7-10 % of the database work per update (issue #6, bench/updates.py storage floor).
+# here cost 7-10 % of the database work per update (bench/updates.py storage floor).
 # The seat counts stay a second statement: read after the lock is granted, they include the
 # registration of whoever held it (on PostgreSQL, one statement would count from before).
 _LOCK_FOR_REGISTRATION = (
@@ -304,7 +304,7 @@ _LOCK_FOR_REGISTRATION = (
     .where(_MS.c.id == bindparam("sid"))
     .with_for_update(of=_MS)
 )
-# What registering needs to know once the session is locked, in one statement (issue #6): the
+# What registering needs to know once the session is locked, in one statement: the
 # person's existing row, if any, and the seat counts.
 _REGISTRATION_STATE = select(
     select(_REG.c.id).where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid")).scalar_subquery(),
@@ -535,7 +535,7 @@ async def group_by_slug(session: AsyncSession, slug: str) -> Group | None:
     return await session.scalar(select(Group).where(Group.slug == slug, Group.archived_at.is_(None)))
 
 
-# -- A coordinator's side (issue #2): counts, exports, edits -------------------------------
+# -- A coordinator's side: counts, exports, edits -------------------------------
 
 
 @dataclass(frozen=True)

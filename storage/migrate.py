@@ -2,7 +2,7 @@
 
 Every start of the bot calls `upgrade`. When the database is already at the heads (the usual
 case) it returns after one query, without importing Alembic: 11 MiB and a few tenths of a
-second less for each process (issue #6). On PostgreSQL the upgrade holds an advisory lock,
+second less for each process. On PostgreSQL the upgrade holds an advisory lock,
 so several processes starting together migrate once, one after the other.
 """
 

@@ -1,4 +1,4 @@
-"""Tables for quick polls, date polls and questionnaires (issue #4).
+"""Tables for quick polls, date polls and questionnaires.
 
 One `Poll` row per survey whatever its kind ("quick": a native Telegram poll, "dates": slots
 answered oui / si besoin / non with buttons, "form": a questionnaire answered one question at

@@ -3,7 +3,7 @@
 aiosqlite runs each call (cursor, execute, fetchall, close: four per statement) in a worker
 thread and wakes the event loop when it is done. An indexed SQLite query takes tens of
 microseconds; the four thread hand-offs cost far more, and much more again on a busy
-machine where each wake-up waits for the scheduler (issue #6: 0.8 ms for `SELECT 1`). Here
+machine where each wake-up waits for the scheduler (0.8 ms for `SELECT 1`). Here
 the same calls run directly in the event loop's thread.
 
 The trade-off is explicit: a statement blocks the loop while it runs. Our queries are short

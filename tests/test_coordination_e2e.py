@@ -1,4 +1,4 @@
-"""A coordinator's story, end to end: create, follow, change and share meetings (issue #2).
+"""A coordinator's story, end to end: create, follow, change and share meetings.
 
 The real bot, over HTTP, against the fake Bot API, on SQLite and PostgreSQL. Dates are typed
 the way coordinators type them; the weekday is computed so the story stays true every year

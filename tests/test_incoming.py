@@ -1,4 +1,4 @@
-"""The message under a pressed button is parsed for what identifies it, nothing more (issue #6)."""
+"""The message under a pressed button is parsed for what identifies it, nothing more."""
 
 from __future__ import annotations
 

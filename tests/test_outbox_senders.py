@@ -1,4 +1,4 @@
-"""Several dispatchers drain one outbox at Telegram's real pace (issue #6), on PostgreSQL.
+"""Several dispatchers drain one outbox at Telegram's real pace, on PostgreSQL.
 
 Each dispatcher runs the production loop (`bot.outbox.run_sender`: sender slot, share, chat
 partition) against the fake Bot API with Telegram's limits enforced (429 beyond 30 sends in a

@@ -131,7 +131,7 @@ async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Send the replies a handler prepared, after its transaction committed."""
     api = ctx.services.telegram(context.bot)
     query = update.callback_query
-    answering = asyncio.ensure_future(_answer(ctx, api, query)) if query is not None else None  # alongside the replies: one round trip less per button (issue #6)
+    answering = asyncio.ensure_future(_answer(ctx, api, query)) if query is not None else None  # alongside the replies: one round trip less per button
     try:
         await _send_replies(ctx, api, query)
     finally:

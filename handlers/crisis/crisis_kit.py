@@ -27,7 +27,7 @@ from handlers.crisis.shared import category_label, priority_label, source_label
 
 
 def _font_dir() -> Path:
-    """matplotlib and fpdf2 are imported on first use (~40 MiB the bot does not carry otherwise, issue #6)."""
+    """matplotlib and fpdf2 are imported on first use (~40 MiB the bot does not carry otherwise)."""
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"

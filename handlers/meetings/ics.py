@@ -39,7 +39,7 @@ def session_calendar(
     `withdrawn`: the reader gave up their seat, so their copy is cancelled (METHOD:CANCEL, same
     UID) while the session itself goes on (its title is not marked cancelled).
     """
-    from icalendar import Calendar, Event  # on first use: 3 MiB the bot does not carry otherwise (issue #6)
+    from icalendar import Calendar, Event  # on first use: 3 MiB the bot does not carry otherwise
 
     session_cancelled = ms.status == "cancelled" or meeting.status == "cancelled"
     cancelled = session_cancelled or withdrawn

@@ -165,7 +165,7 @@ async def register(ctx: Ctx, session_id: int) -> None:
         text = f"{text}\n\n" + session_summary(ctx, result.meeting.title, result.session)
     ctx.answer(text.split("\n", 1)[0][:190])
     keyboard = None
-    if result.session is not None and result.outcome in ("confirmed", "already_confirmed"):  # issue #3: the .ics file
+    if result.session is not None and result.outcome in ("confirmed", "already_confirmed"):  # the .ics file
         keyboard = [[(ctx.t("reminders.button_calendar"), f"m:ics:{result.session.id}")]]
     ctx.send(text, keyboard)
 

@@ -1,4 +1,4 @@
-"""Reminders (issue #3): per-(session, offset) marks and calendar-file holders.
+"""Reminders: per-(session, offset) marks and calendar-file holders.
 
 Revision ID: 0002_reminders
 Revises: 0001_core

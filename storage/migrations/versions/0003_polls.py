@@ -1,4 +1,4 @@
-"""Quick polls, date polls and questionnaires (issue #4).
+"""Quick polls, date polls and questionnaires.
 
 Revision ID: 0003_polls
 Revises: 0002_reminders

@@ -1,4 +1,4 @@
-"""Crisis communication (issue #5): bulletins, acknowledgements, digest opt-outs, runs, field reports.
+"""Crisis communication: bulletins, acknowledgements, digest opt-outs, runs, field reports.
 
 Revision ID: 0004_crisis
 Revises: 0003_polls

@@ -1,4 +1,4 @@
-"""Performance (issue #6): a covering index for the seat counts /rencontres shows.
+"""Performance: a covering index for the seat counts /rencontres shows.
 
 /rencontres counts, for the five sessions of a page, confirmed and waiting registrations and
 finds the reader's own status. With (session_id, status, user_id) that is an index-only scan;
