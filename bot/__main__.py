@@ -51,7 +51,9 @@ def _migrate(database_url: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Relais Santé, bot Telegram des CPTS, MSP et GHT.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Relais Santé, bot Telegram des CPTS, MSP et GHT."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="lance le bot (long polling)")
     sub.add_parser("webhook", help="lance le bot derrière un webhook HTTPS")

@@ -9,13 +9,13 @@ from telegram import BotCommand, BotCommandScopeDefault
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
+from bot.background import start as start_background
+from bot.background import stop as stop_background
 from bot.config import Settings
 from bot.i18n import SUPPORTED, t
 from bot.logs import install_redaction
 from bot.processor import BackpressureQueue, PerUserOrderedProcessor
 from bot.request import AiohttpRequest, UpdatesRequest
-from bot.background import start as start_background
-from bot.background import stop as stop_background
 from bot.services import Services
 from handlers import install
 from storage.db import Database
@@ -23,7 +23,18 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 # Commands shown in Telegram's menu, in the order people need them.
-MENU = ("rencontres", "inscrire", "mesinscriptions", "desinscrire", "rappels", "questionnaire", "signaler", "profil", "langue", "aide")
+MENU = (
+    "rencontres",
+    "inscrire",
+    "mesinscriptions",
+    "desinscrire",
+    "rappels",
+    "questionnaire",
+    "signaler",
+    "profil",
+    "langue",
+    "aide",
+)
 
 
 async def set_commands(application: Application) -> None:
@@ -36,7 +47,9 @@ async def set_commands(application: Application) -> None:
     for lang in SUPPORTED:
         commands = [BotCommand(name, t(f"menu.{name}", lang, html=False)) for name in MENU]
         calls.append(
-            application.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=None if lang == "fr" else lang)
+            application.bot.set_my_commands(
+                commands, scope=BotCommandScopeDefault(), language_code=None if lang == "fr" else lang
+            )
         )
     # Side by side: one round trip to Telegram at start-up, not one per language.
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -45,7 +58,10 @@ async def set_commands(application: Application) -> None:
             raise result
         if isinstance(result, Exception):  # the log redaction (bot/logs.py) keeps the token out
             log.warning(
-                "setMyCommands (%s) en échec, menu inchangé, le bot démarre quand même : %s: %s", lang, type(result).__name__, result
+                "setMyCommands (%s) en échec, menu inchangé, le bot démarre quand même : %s: %s",
+                lang,
+                type(result).__name__,
+                result,
             )
 
 
@@ -75,7 +91,9 @@ def build_application(
         builder = builder.base_file_url(settings.file_api_url)
     # aiohttp instead of PTB's httpx client: twice the throughput (see bot/request.py, bench/).
     builder = builder.request(request if request is not None else AiohttpRequest(connection_pool_size=16))
-    builder = builder.get_updates_request(get_updates_request if get_updates_request is not None else UpdatesRequest(connection_pool_size=2))
+    builder = builder.get_updates_request(
+        get_updates_request if get_updates_request is not None else UpdatesRequest(connection_pool_size=2)
+    )
     application = builder.build()
     install_redaction([settings.token, settings.webhook_secret])  # every logger, every entry point
     application.bot_data["services"] = Services(settings=settings, db=db)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 from telegram.ext import Application, ContextTypes
 
 from bot.leader import Leader
@@ -17,6 +18,7 @@ from bot.services import Services
 from bot.wiring import Job
 
 log = logging.getLogger(__name__)
+
 
 async def _run_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     job: Job = context.job.data  # type: ignore[union-attr,assignment]
@@ -36,7 +38,12 @@ def _schedule_periodic(application: Application) -> None:
     if queue is not None:
         for job in _jobs(application):
             queue.run_repeating(
-                _run_job, interval=job.seconds, first=1, name=job.name, data=job, job_kwargs={"max_instances": 1, "coalesce": True}
+                _run_job,
+                interval=job.seconds,
+                first=1,
+                name=job.name,
+                data=job,
+                job_kwargs={"max_instances": 1, "coalesce": True},
             )
 
 
@@ -49,11 +56,14 @@ def _unschedule_periodic(application: Application) -> None:
 
 
 async def start(application: Application) -> None:
-    """The outbox task (every process sends its share, bot/senders.py); only the elected one (bot/leader.py) runs the jobs."""
+    """The outbox task (every process sends its share, bot/senders.py); only the elected process
+    (bot/leader.py) runs the jobs."""
     services: Services = application.bot_data["services"]
     for hook in services.wiring.on_start:
         hook(services)
-    application.bot_data["dispatcher_task"] = asyncio.create_task(run_dispatcher(application.bot, services), name="outbox")
+    application.bot_data["dispatcher_task"] = asyncio.create_task(
+        run_dispatcher(application.bot, services), name="outbox"
+    )
 
     async def elected() -> None:
         _schedule_periodic(application)

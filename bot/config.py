@@ -126,7 +126,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         raise ConfigError("TELEGRAM_BOT_TOKEN est mal formé : attendu « 123456789:ABC… » tel que donné par @BotFather.")
     locale = env.get("BOT_DEFAULT_LOCALE", "fr").strip() or "fr"
     if locale not in SUPPORTED_LOCALES:
-        raise ConfigError(f"BOT_DEFAULT_LOCALE doit être l'une de {', '.join(SUPPORTED_LOCALES)} (valeur refusée : {locale!r}).")
+        raise ConfigError(
+            f"BOT_DEFAULT_LOCALE doit être l'une de {', '.join(SUPPORTED_LOCALES)} (valeur refusée : {locale!r})."
+        )
     timezone = env.get("BOT_TIMEZONE", "Europe/Paris").strip() or "Europe/Paris"
     try:
         ZoneInfo(timezone)
@@ -160,5 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         conversation_timeout_minutes=_int(
             "CONVERSATION_TIMEOUT_MINUTES", env.get("CONVERSATION_TIMEOUT_MINUTES", "30") or "30", minimum=1
         ),
-        extra={k: v for k, v in env.items() if k.startswith(("DIGEST_", "RETENTION_", "REMINDER_", "FLOOD_", "CRISIS_"))},
+        extra={
+            k: v for k, v in env.items() if k.startswith(("DIGEST_", "RETENTION_", "REMINDER_", "FLOOD_", "CRISIS_"))
+        },
     )

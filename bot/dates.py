@@ -43,13 +43,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_interval, format_time as _babel_time, get_day_names, get_month_names
+from babel.dates import format_date, format_interval, get_day_names, get_month_names
+from babel.dates import format_time as _babel_time
 
 __all__ = [
     "When",
@@ -67,7 +68,7 @@ __all__ = [
     "PERIODS",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 MAX_YEARS_AHEAD = 3
 MAX_SPAN = timedelta(hours=24)
 MAX_TEXT_LEN = 200
@@ -140,7 +141,9 @@ def _catalogue(lang: str) -> dict[str, str]:
             catalog = read_po(handle, locale=lang)
     except FileNotFoundError:
         return {}
-    return {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string}
+    return {
+        m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string
+    }
 
 
 def message(key: str, lang: str = "fr", /, **params: Any) -> str:
@@ -214,7 +217,7 @@ def _fmt_time_range(a: time, b: time, lang: str) -> str:
 
 
 def format_when(when: When, locale: str = "fr", tz: str = "Europe/Paris") -> str:
-    """"jeudi 26 janvier 2023, 14 h – 17 h", "mardi 3 février 2026, matin",
+    """ "jeudi 26 janvier 2023, 14 h – 17 h", "mardi 3 février 2026, matin",
     "Thursday 26 January 2023, 2:00 – 5:00 PM".  `locale` "en*" → English, else French."""
     lang = _norm_lang(locale)
     day = _fmt_day(when.start.astimezone(ZoneInfo(tz)).date(), lang)
@@ -302,7 +305,7 @@ def _render_value(v: Any, lang: str) -> str:
 
 _TRANSLATE = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d"}
 _TRANSLATE.update({ord(c): "'" for c in "\u2018\u2019\u201b\u02bc\u00b4\u0060\u2032"})
-_TRANSLATE.update({ord(c): " " for c in "\u00ab\u00bb\u201c\u201d\"_*"})
+_TRANSLATE.update({ord(c): " " for c in '\u00ab\u00bb\u201c\u201d"_*'})
 
 _FLAGS = re.ASCII
 _BRACKETS = re.compile(r"\([^)]*\)?|\[[^\]]*\]?")
@@ -324,8 +327,10 @@ _FIXES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"\bminuit\s+moins\s+(?:le\s+)?quart\b", _FLAGS), "23h45"),
     (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+et\s+demie?\b", _FLAGS), r"\1h30"),
     (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+et\s+quart\b", _FLAGS), r"\1h15"),
-    (re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+moins\s+(?:le\s+)?quart\b", _FLAGS),
-     lambda m: f"{(int(m.group(1)) - 1) % 24}h45"),
+    (
+        re.compile(r"(?<![\d:])(\d{1,2})\s*h(?:eures?)?\s+moins\s+(?:le\s+)?quart\b", _FLAGS),
+        lambda m: f"{(int(m.group(1)) - 1) % 24}h45",
+    ),
 ]
 
 
@@ -342,18 +347,62 @@ def _normalize(text: str) -> str:
 # --------------------------------------------------------------------------- vocabulary
 
 _WEEKDAYS = {
-    "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6,
-    "lun": 0, "mar": 1, "mer": 2, "jeu": 3, "ven": 4, "sam": 5, "dim": 6,
+    "lundi": 0,
+    "mardi": 1,
+    "mercredi": 2,
+    "jeudi": 3,
+    "vendredi": 4,
+    "samedi": 5,
+    "dimanche": 6,
+    "lun": 0,
+    "mar": 1,
+    "mer": 2,
+    "jeu": 3,
+    "ven": 4,
+    "sam": 5,
+    "dim": 6,
 }
 _MONTHS = {
-    "janvier": 1, "janv": 1, "jan": 1, "fevrier": 2, "fevr": 2, "fev": 2, "mars": 3,
-    "avril": 4, "avr": 4, "mai": 5, "juin": 6, "juillet": 7, "juil": 7, "aout": 8,
-    "septembre": 9, "sept": 9, "sep": 9, "octobre": 10, "oct": 10, "novembre": 11, "nov": 11,
-    "decembre": 12, "dec": 12,
+    "janvier": 1,
+    "janv": 1,
+    "jan": 1,
+    "fevrier": 2,
+    "fevr": 2,
+    "fev": 2,
+    "mars": 3,
+    "avril": 4,
+    "avr": 4,
+    "mai": 5,
+    "juin": 6,
+    "juillet": 7,
+    "juil": 7,
+    "aout": 8,
+    "septembre": 9,
+    "sept": 9,
+    "sep": 9,
+    "octobre": 10,
+    "oct": 10,
+    "novembre": 11,
+    "nov": 11,
+    "decembre": 12,
+    "dec": 12,
 }
 _NUMBERS = {
-    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
-    "huit": 8, "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "quinze": 15, "vingt": 20,
+    "un": 1,
+    "une": 1,
+    "deux": 2,
+    "trois": 3,
+    "quatre": 4,
+    "cinq": 5,
+    "six": 6,
+    "sept": 7,
+    "huit": 8,
+    "neuf": 9,
+    "dix": 10,
+    "onze": 11,
+    "douze": 12,
+    "quinze": 15,
+    "vingt": 20,
 }
 
 
@@ -387,15 +436,32 @@ _SINGLE = re.compile(
 )
 _EXACT = re.compile(rf"\bdans\s+{_NUM}\s*(?P<u>heures?|h|minutes?|min|mn)\b", _FLAGS)
 _PARTS = [
-    ("afternoon", re.compile(r"(?:\b(?P<this>cet)\s+|\b(?:dans|en|de|pour)\s+l'|\bl'|\b(?:le|en|dans|pour)\s+)?\bapres-midi\b", _FLAGS)),
-    ("morning", re.compile(r"\b(?:(?P<this>ce|cette)\s+|(?:au|le|en|du|dans la|la|de la|dans le|pour le|pour la)\s+)?matin(?:ee)?\b", _FLAGS)),
-    ("evening", re.compile(r"\b(?:(?P<this>ce|cette)\s+|(?:en|le|du|dans la|la|de la|pour la|pour le)\s+)?soir(?:ee)?\b", _FLAGS)),
+    (
+        "afternoon",
+        re.compile(
+            r"(?:\b(?P<this>cet)\s+|\b(?:dans|en|de|pour)\s+l'|\bl'|\b(?:le|en|dans|pour)\s+)?\bapres-midi\b", _FLAGS
+        ),
+    ),
+    (
+        "morning",
+        re.compile(
+            r"\b(?:(?P<this>ce|cette)\s+|(?:au|le|en|du|dans la|la|de la|dans le|pour le|pour la)\s+)?matin(?:ee)?\b",
+            _FLAGS,
+        ),
+    ),
+    (
+        "evening",
+        re.compile(
+            r"\b(?:(?P<this>ce|cette)\s+|(?:en|le|du|dans la|la|de la|pour la|pour le)\s+)?soir(?:ee)?\b", _FLAGS
+        ),
+    ),
     ("noon", re.compile(r"\b(?:(?P<this>ce)\s+|(?:a|le|vers|pour|de|du|au|entre)\s+)?(?<!apres-)midi\b", _FLAGS)),
 ]
 _FULL_DAY = re.compile(r"\b(?:(?:toute|sur|pour)\s+la\s+|la\s+)?journee(?:\s+(?:entiere|complete))?\b", _FLAGS)
 
 _FILLERS = re.compile(
-    r"^(?:(?:ce|cet|cette|pour|du|date|rdv|rendez-vous|prevue?|a partir du|des|a compter du|des le)\b\s*[:,]?\s*)+", _FLAGS
+    r"^(?:(?:ce|cet|cette|pour|du|date|rdv|rendez-vous|prevue?|a partir du|des|a compter du|des le)\b\s*[:,]?\s*)+",
+    _FLAGS,
 )
 _TAIL_OK = re.compile(
     r"^(?:$|[,;:\-/|@&+>]|(?:a|au|aux|chez|en|dans|sur|salle|lieu|pres|avec|par|via|visio|visioconference"
@@ -411,20 +477,34 @@ _DATE_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("offset1", re.compile(r"demain\b", _FLAGS)),
     ("quinzaine", re.compile(r"dans\s+une\s+(?P<q>quinzaine|huitaine)(?:\s+de\s+jours)?\b", _FLAGS)),
     ("in", re.compile(rf"dans\s+{_NUM}\s*(?P<u>jours?|j|semaines?|sem|mois|ans?|annees?)\b", _FLAGS)),
-    ("dm", re.compile(rf"(?:{_WD}\s+)?(?:le\s+)?{_D}\s*{_MO}(?:\s*(?P<y>\d{{4}}|'?\d{{2}})(?![\d:h]))?(?:\s+prochain\b)?", _FLAGS)),
+    (
+        "dm",
+        re.compile(
+            rf"(?:{_WD}\s+)?(?:le\s+)?{_D}\s*{_MO}(?:\s*(?P<y>\d{{4}}|'?\d{{2}})(?![\d:h]))?(?:\s+prochain\b)?", _FLAGS
+        ),
+    ),
     ("iso", re.compile(rf"(?:{_WD}\s+)?(?P<y>\d{{4}})[-/.](?P<m>\d{{1,2}})[-/.]{_D}", _FLAGS)),
-    ("num", re.compile(rf"(?:{_WD}\s+)?(?:le\s+)?{_D}[/.-](?P<m>\d{{1,2}})(?:[/.-](?P<y>\d{{4}}|\d{{2}}))?(?![\d/.-]*\d)", _FLAGS)),
+    (
+        "num",
+        re.compile(
+            rf"(?:{_WD}\s+)?(?:le\s+)?{_D}[/.-](?P<m>\d{{1,2}})(?:[/.-](?P<y>\d{{4}}|\d{{2}}))?(?![\d/.-]*\d)", _FLAGS
+        ),
+    ),
     ("next", re.compile(rf"{_WD}\s+(?:prochain|qui vient|suivant)\b", _FLAGS)),
     ("nextweek", re.compile(rf"{_WD}\s+(?:de\s+)?(?:la\s+)?semaine\s+(?:prochaine|suivante|d'apres)\b", _FLAGS)),
     ("enhuit", re.compile(rf"{_WD}\s+en\s+(?P<k>huit|quinze|8|15)\b", _FLAGS)),
     ("dom", re.compile(rf"(?:{_WD}\s+(?:le\s+)?|le\s+){_D}(?!\s*[/.:\d])", _FLAGS)),
     ("weekday", re.compile(_WD, _FLAGS)),
-    ("vague", re.compile(
-        rf"(?:(?:en|courant|debut|fin|mi|a la fin de|au debut de|dans le courant de)\s*-?\s*)?(?:{_MO}(?:\s*\d{{4}})?)"
-        r"|(?:la\s+|cette\s+)?semaine(?:\s+(?:prochaine|suivante))?|(?:le\s+|ce\s+)?mois(?:\s+(?:prochain|-?ci))?"
-        r"|(?:en\s+)?\d{4}\b|bientot\b|prochainement\b|plus tard\b",
-        _FLAGS,
-    )),
+    (
+        "vague",
+        re.compile(
+            r"(?:(?:en|courant|debut|fin|mi|a la fin de|au debut de|dans le courant de)\s*-?\s*)?"
+            rf"(?:{_MO}(?:\s*\d{{4}})?)"
+            r"|(?:la\s+|cette\s+)?semaine(?:\s+(?:prochaine|suivante))?|(?:le\s+|ce\s+)?mois(?:\s+(?:prochain|-?ci))?"
+            r"|(?:en\s+)?\d{4}\b|bientot\b|prochainement\b|plus tard\b",
+            _FLAGS,
+        ),
+    ),
 ]
 _HAS_WEEKDAY = re.compile(rf"\b{_WD}", _FLAGS)
 _LE_WEEKDAY = re.compile(rf"^le\s+(?=(?:{_alt(_WEEKDAYS)})\b)", _FLAGS)
@@ -508,7 +588,7 @@ def _extract_times(s: str) -> tuple[str, _Times]:
         else:
             tm.start, _ = _hm(m, "a", frag, end=False)
         tm.end, tm.end_next_day = _hm(m, "b", frag, end=True)
-        s = f"{s[:m.start()]} {s[m.end():]}"
+        s = f"{s[: m.start()]} {s[m.end() :]}"
     singles = list(_SINGLE.finditer(s))
     if len(singles) > 1 or (singles and tm.start is not None):
         raise DateParseError("dates.error.several_times")
@@ -519,7 +599,7 @@ def _extract_times(s: str) -> tuple[str, _Times]:
         if suffix in ("du soir", "de l'apres-midi") and 1 <= start.hour < 12:
             start = start.replace(hour=start.hour + 12)
         tm.start = start
-        s = f"{s[:m.start()]} {s[m.end():]}"
+        s = f"{s[: m.start()]} {s[m.end() :]}"
     found: list[tuple[str, re.Match[str]]] = []
     for name, pattern in _PARTS:
         for pm in pattern.finditer(s):
@@ -551,7 +631,7 @@ def _match_day(rest: str) -> _Day | None:
         m = pattern.match(rest)
         if m is None:
             continue
-        if not _tail_ok(rest[m.end():]):
+        if not _tail_ok(rest[m.end() :]):
             prefix_seen = True
             continue
         g = m.groupdict()
@@ -796,7 +876,7 @@ def parse_when(text: str, *, now: datetime, tz: str = "Europe/Paris") -> When:
 
     # "dans 2 heures": relative to now, nothing else allowed but noise.
     exact = _EXACT.match(_FILLERS.sub("", s))
-    if exact and _tail_ok(_FILLERS.sub("", s)[exact.end():]):
+    if exact and _tail_ok(_FILLERS.sub("", s)[exact.end() :]):
         n = _int(exact.group("n"))
         delta = timedelta(hours=n) if exact.group("u").startswith("h") else timedelta(minutes=n)
         start = (now.astimezone(UTC) + delta).astimezone(zone)
@@ -875,7 +955,9 @@ def _build_range(left: _Point, right: _Point, zone: ZoneInfo, now: datetime, tod
         lo, _ = _localize(datetime.combine(left.day, time(0)), zone)
         hi, _ = _localize(datetime.combine(right.day, time(0)), zone)
         if hi.astimezone(UTC) < lo.astimezone(UTC):
-            raise DateParseError("dates.error.end_before_start", {"start": _V("day", left.day), "end": _V("day", right.day)})
+            raise DateParseError(
+                "dates.error.end_before_start", {"start": _V("day", left.day), "end": _V("day", right.day)}
+            )
         raise DateParseError("dates.error.too_long", {"start": _V("day", left.day), "end": _V("day", right.day)})
     naive_start = datetime.combine(left.day, left.tm.start)
     naive_end = datetime.combine(right.day, right.tm.start)
@@ -883,7 +965,16 @@ def _build_range(left: _Point, right: _Point, zone: ZoneInfo, now: datetime, tod
     end, end_ok = _localize(naive_end, zone)
     _check_weekday(right)
     when = When(start, end, True)
-    _validate(when, now, today, tz, raw, point=left, start_label=_V("datetime", naive_start), end_label=_V("datetime", naive_end))
+    _validate(
+        when,
+        now,
+        today,
+        tz,
+        raw,
+        point=left,
+        start_label=_V("datetime", naive_start),
+        end_label=_V("datetime", naive_end),
+    )
     if not start_ok or not end_ok:
         bad = naive_start if not start_ok else naive_end
         shifted = start if not start_ok else end

@@ -272,10 +272,21 @@ async def _demo(database: str, lines: Any) -> None:
                 query["message"] = message
                 raw = {"update_id": next(update_ids), "callback_query": query}
             else:
-                entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+                entities = (
+                    [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+                    if text.startswith("/")
+                    else []
+                )
                 raw = {
                     "update_id": next(update_ids),
-                    "message": {"message_id": next(update_ids), "date": int(time.time()), "chat": chat, "from": user, "text": text, "entities": entities},
+                    "message": {
+                        "message_id": next(update_ids),
+                        "date": int(time.time()),
+                        "chat": chat,
+                        "from": user,
+                        "text": text,
+                        "entities": entities,
+                    },
                 }
             await application.process_update(Update.de_json(raw, application.bot))
             await _outbox_settled(db)

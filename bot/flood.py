@@ -65,7 +65,13 @@ class FloodGuard:
     (they really slowed down).
     """
 
-    def __init__(self, burst: int = DEFAULT_BURST, per_minute: float = DEFAULT_PER_MINUTE, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        burst: int = DEFAULT_BURST,
+        per_minute: float = DEFAULT_PER_MINUTE,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.burst = max(burst, 1)
         self.rate = per_minute / 60.0
         self.clock = clock
@@ -119,7 +125,9 @@ def _int_setting(extra: Mapping[str, str], name: str, default: int) -> int:
 
 def max_file_bytes(extra: Mapping[str, str]) -> int:
     """MAX_FILE_MB from the settings (tests) or the environment (`.env`, where config leaves it)."""
-    source = extra if "MAX_FILE_MB" in extra else {"MAX_FILE_MB": os.environ.get("MAX_FILE_MB", str(DEFAULT_MAX_FILE_MB))}
+    source = (
+        extra if "MAX_FILE_MB" in extra else {"MAX_FILE_MB": os.environ.get("MAX_FILE_MB", str(DEFAULT_MAX_FILE_MB))}
+    )
     return _int_setting(source, "MAX_FILE_MB", DEFAULT_MAX_FILE_MB) * 1024 * 1024
 
 
@@ -181,7 +189,15 @@ async def guard(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 def _declared_size(message: Message) -> int:
     sizes = [
         getattr(item, "file_size", None) or 0
-        for item in (message.document, message.video, message.audio, message.voice, message.animation, message.video_note, message.sticker)
+        for item in (
+            message.document,
+            message.video,
+            message.audio,
+            message.voice,
+            message.animation,
+            message.video_note,
+            message.sticker,
+        )
         if item is not None
     ]
     if message.photo:
@@ -199,7 +215,9 @@ async def file_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     size = _declared_size(message)
     if limit and size > limit:
         log.info("file of %s bytes refused (limit %s)", size, limit)
-        await _tell(context, _private_chat_id(update), t("guard.file_too_big", _lang(update), limit_mb=limit // (1024 * 1024)))
+        await _tell(
+            context, _private_chat_id(update), t("guard.file_too_big", _lang(update), limit_mb=limit // (1024 * 1024))
+        )
         raise ApplicationHandlerStop
 
 

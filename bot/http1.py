@@ -41,7 +41,18 @@ class AnswerTimeout(Lost):
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: one request at a time, the answer parsed as it arrives."""
 
-    __slots__ = ("_body_left", "_buffer", "_chunked", "_head", "_keep", "_status", "_until_eof", "closed", "transport", "waiter")
+    __slots__ = (
+        "_body_left",
+        "_buffer",
+        "_chunked",
+        "_head",
+        "_keep",
+        "_status",
+        "_until_eof",
+        "closed",
+        "transport",
+        "waiter",
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -190,7 +201,9 @@ class _Connection(asyncio.Protocol):
 class HTTP1Pool:
     """Up to `size` keep-alive connections to the host of `base_url`; most recently used first."""
 
-    def __init__(self, base_url: str, *, size: int = 100, connect_timeout: float = 5.0, user_agent: str = "relais-sante") -> None:
+    def __init__(
+        self, base_url: str, *, size: int = 100, connect_timeout: float = 5.0, user_agent: str = "relais-sante"
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("base_url must be an http(s) URL")
@@ -202,7 +215,9 @@ class HTTP1Pool:
         self.connect_timeout = connect_timeout
         default_port = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
         host_header = self.host if default_port else f"{self.host}:{self.port}"
-        self._headers = f"Host: {host_header}\r\nUser-Agent: {user_agent}\r\nAccept: application/json\r\n".encode("latin-1")
+        self._headers = f"Host: {host_header}\r\nUser-Agent: {user_agent}\r\nAccept: application/json\r\n".encode(
+            "latin-1"
+        )
         self._idle: list[_Connection] = []
         self._slots: asyncio.Semaphore | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -217,7 +232,9 @@ class HTTP1Pool:
             head += b"Content-Length: 0\r\n\r\n"
         return head + body
 
-    async def post(self, path: str, body: bytes, *, timeout: float | None, content_type: str = "application/json") -> tuple[int, bytes]:
+    async def post(
+        self, path: str, body: bytes, *, timeout: float | None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
         """POST `body` to `<base_url>/<path>`: (status, body). `timeout` bounds the whole call."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
@@ -261,7 +278,11 @@ class HTTP1Pool:
         try:
             async with asyncio.timeout_at(deadline):
                 _, protocol = await loop.create_connection(
-                    _Connection, self.host, self.port, ssl=self._ssl if self.tls else None, server_hostname=self.host if self.tls else None
+                    _Connection,
+                    self.host,
+                    self.port,
+                    ssl=self._ssl if self.tls else None,
+                    server_hostname=self.host if self.tls else None,
                 )
         except TimeoutError as exc:
             raise ConnectTimeout("connect timed out") from exc

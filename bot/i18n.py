@@ -69,7 +69,10 @@ def _render(template: str, params: Mapping[str, Any], html: bool) -> str:
     if not params:
         return template
     if html:
-        params = {k: (escape(v, quote=False) if isinstance(v, str) and not isinstance(v, SafeHTML) else v) for k, v in params.items()}
+        params = {
+            k: (escape(v, quote=False) if isinstance(v, str) and not isinstance(v, SafeHTML) else v)
+            for k, v in params.items()
+        }
     return template.format(**params)
 
 

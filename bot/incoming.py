@@ -15,7 +15,9 @@ from typing import Any
 from telegram import Bot, Update
 
 # What identifies the message under a pressed button (and tells an inaccessible one, date 0).
-KEPT_FIELDS = frozenset({"message_id", "message_thread_id", "chat", "date", "from", "is_topic_message", "business_connection_id"})
+KEPT_FIELDS = frozenset(
+    {"message_id", "message_thread_id", "chat", "date", "from", "is_topic_message", "business_connection_id"}
+)
 
 
 def lean(update: dict[str, Any]) -> dict[str, Any]:

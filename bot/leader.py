@@ -86,7 +86,9 @@ class Leader:
         self.is_sqlite = database_url.startswith("sqlite")
         self.on_elected = on_elected
         self.on_lost = on_lost
-        self.retry_seconds = retry_seconds if retry_seconds is not None else float(os.environ.get("LEADER_RETRY_SECONDS", RETRY_SECONDS))
+        self.retry_seconds = (
+            retry_seconds if retry_seconds is not None else float(os.environ.get("LEADER_RETRY_SECONDS", RETRY_SECONDS))
+        )
         self.check_seconds = min(check_seconds, self.retry_seconds)
         self.key = key
         self.is_leader = False
@@ -124,7 +126,11 @@ class Leader:
                 else:
                     await asyncio.sleep(self.check_seconds)
                     if not await self._alive():
-                        log.warning("élection « %s » : connexion perdue, ce processus (pid %s) cède la main", self.role, os.getpid())
+                        log.warning(
+                            "élection « %s » : connexion perdue, ce processus (pid %s) cède la main",
+                            self.role,
+                            os.getpid(),
+                        )
                         await self._close()
                         await self._set(False)
             except asyncio.CancelledError:

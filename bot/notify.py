@@ -36,7 +36,10 @@ def keyboard_json(keyboard: Keyboard | None) -> dict[str, Any] | None:
         return None
     return {
         "inline_keyboard": [
-            [{"text": label, "url": data[4:]} if data.startswith("url:") else {"text": label, "callback_data": data} for label, data in row]
+            [
+                {"text": label, "url": data[4:]} if data.startswith("url:") else {"text": label, "callback_data": data}
+                for label, data in row
+            ]
             for row in keyboard
             if row
         ]
@@ -131,7 +134,7 @@ def _fit(run: str, room: int) -> tuple[str, str]:
     if utf16_len(run) <= room:
         return run, ""
     used, end = 0, 0
-    for end, ch in enumerate(run):
+    for end, ch in enumerate(run):  # noqa: B007  `end` is read after the loop: where the room ran out
         used += 2 if ord(ch) > 0xFFFF else 1
         if used > room:
             break
@@ -213,6 +216,8 @@ async def notify(
     return len(rows)
 
 
-def simple(key: str, keyboard: Callable[[str], Keyboard | None] | None = None, **params: Any) -> Callable[[str], tuple[str, Keyboard | None]]:
+def simple(
+    key: str, keyboard: Callable[[str], Keyboard | None] | None = None, **params: Any
+) -> Callable[[str], tuple[str, Keyboard | None]]:
     """A `render` for a plain catalogue message."""
     return lambda lang: (t(key, lang, **params), keyboard(lang) if keyboard else None)

@@ -71,8 +71,8 @@ from bot.notify import split_payload
 from bot.pacing import CellRate, ChatGaps, PaceConfig
 from bot.senders import SOLO, Senders, Share
 from bot.services import Services
-from bot.wiring import Wiring
 from bot.transport import REQUEST_TIMEOUT, Answer, Transport, transport_for
+from bot.wiring import Wiring
 from storage import outbox as outbox_store
 from storage import outbox_dispatch as store
 from storage.chats import record_move
@@ -107,8 +107,6 @@ class Failure:
     status: str  # one of FINAL_FAILURES
     error: str | None
     attempts: int
-
-
 
 
 def purpose_prefix(purpose: str) -> str:
@@ -206,7 +204,9 @@ class Dispatcher:
         self.chats = ChatGaps(self.pace.private_gap, self.pace.group_gap, clock)
         self.stats: Counter[str] = Counter()
         self._inflight: dict[int, asyncio.Task[None]] = {}  # requests not yet answered
-        self._busy: set[int] = set()  # rows holding a concurrency slot: from their claim until their outcome is committed
+        self._busy: set[int] = (
+            set()
+        )  # rows holding a concurrency slot: from their claim until their outcome is committed
         self._ready: deque[Claimed] = deque()  # claimed, waiting for their turn (at most ~one horizon of sends)
         self._ready_more = asyncio.Event()
         self._ready_empty = asyncio.Event()
@@ -324,7 +324,12 @@ class Dispatcher:
         self.stats["recovered_resent"] += len(again)
         self.stats["recovered_unknown"] += len(unsure)
         if rows:
-            log.warning("outbox: %d envoi(s) à l'issue inconnue (%d renvoyé(s), %d laissé(s))", len(rows), len(again), len(unsure))
+            log.warning(
+                "outbox: %d envoi(s) à l'issue inconnue (%d renvoyé(s), %d laissé(s))",
+                len(rows),
+                len(again),
+                len(unsure),
+            )
         return len(rows)
 
     # -- send ----------------------------------------------------------------------------
@@ -339,7 +344,9 @@ class Dispatcher:
         """Turn Telegram's answer into what the row becomes."""
         if answer.kind == "ok":
             mid = answer.result.get("message_id") if isinstance(answer.result, dict) else None
-            return Outcome(row, "sent", message_id=mid, result=answer.result if row.method in self.hooks.sent_hooks else None)
+            return Outcome(
+                row, "sent", message_id=mid, result=answer.result if row.method in self.hooks.sent_hooks else None
+            )
         now = utcnow()
         reason = answer.description[:500] if answer.kind != "error" else f"{answer.code}: {answer.description}"[:500]
         if answer.kind == "error" and answer.code == 429:
@@ -459,7 +466,11 @@ class Dispatcher:
             if final:
                 await store.record_final(session, final)
                 for o in batch:
-                    if o.kind == "final" and o.status in FINAL_FAILURES and purpose_prefix(o.row.purpose) in self.hooks.failed_hooks:
+                    if (
+                        o.kind == "final"
+                        and o.status in FINAL_FAILURES
+                        and purpose_prefix(o.row.purpose) in self.hooks.failed_hooks
+                    ):
                         await self._run_on_failed(session, o)
             for o in moved:
                 await self._follow_move(session, o)
@@ -587,7 +598,10 @@ class Dispatcher:
             share = self.share or SOLO
             log.info(
                 "outbox : %d message(s) envoyé(s) en %.1f s (expéditeur %d sur %d)",
-                self.stats["sent"] - sent, time.monotonic() - started, share.rank + 1, share.n,
+                self.stats["sent"] - sent,
+                time.monotonic() - started,
+                share.rank + 1,
+                share.n,
             )
         return claimed
 

@@ -56,7 +56,13 @@ class CellRate:
     """At most `rate` starts per second on average, never more than `burst` back to back, and
     (optionally) never more than `window[0]` starts within any `window[1]` seconds."""
 
-    def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic, window: tuple[int, float] | None = None) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        window: tuple[int, float] | None = None,
+    ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         self.rate = rate  # the bot's whole allowance; a process sending with others takes 1/n (share)
@@ -100,7 +106,11 @@ class CellRate:
         start = max(self._tat - self.tolerance, self.paused_until, now)
         if start > now + horizon:
             return 0
-        count = 1 + int((now + horizon - start) / self.interval) + (int(self.tolerance / self.interval) if self._tat - self.tolerance < now else 0)
+        count = (
+            1
+            + int((now + horizon - start) / self.interval)
+            + (int(self.tolerance / self.interval) if self._tat - self.tolerance < now else 0)
+        )
         if self.window is not None:
             limit, span = self.window
             recent = sum(1 for t in self._starts if t > now + horizon - span)
@@ -136,7 +146,12 @@ class ChatGaps:
 
     GROUP_BURST = 20
 
-    def __init__(self, private_gap: float = PRIVATE_GAP, group_gap: float = GROUP_GAP, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        private_gap: float = PRIVATE_GAP,
+        group_gap: float = GROUP_GAP,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.private_gap = private_gap
         self.group_span = group_gap * self.GROUP_BURST
         self.clock = clock

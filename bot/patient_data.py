@@ -29,12 +29,23 @@ _MONTHS = (
     "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre"
     "|janv|févr|fevr|avr|juil|sept|oct|nov|déc|dec"
 )
-_DATE = rf"(?:\d{{1,2}}\s*[/.\-]\s*\d{{1,2}}\s*[/.\-]\s*\d{{2,4}}|(?:1er|\d{{1,2}})\s+(?:{_MONTHS})\.?\s+\d{{4}}|(?:en\s+)?(?:19|20)\d{{2}})"
+_DATE = (
+    rf"(?:\d{{1,2}}\s*[/.\-]\s*\d{{1,2}}\s*[/.\-]\s*\d{{2,4}}"
+    rf"|(?:1er|\d{{1,2}})\s+(?:{_MONTHS})\.?\s+\d{{4}}"
+    r"|(?:en\s+)?(?:19|20)\d{2})"
+)
 # Next to a name, only a date that looks like a birth (before 2020): "Mme Dupont, stock vide depuis le
 # 12/01/2025" speaks of a pharmacist and a shortage, not of a patient.
 _BIRTH_YEAR = r"(?:19\d{2}|20[01]\d)"
-_FULL_DATE = rf"(?:\d{{1,2}}\s*[/.\-]\s*\d{{1,2}}\s*[/.\-]\s*{_BIRTH_YEAR}|(?:1er|\d{{1,2}})\s+(?:{_MONTHS})\.?\s+{_BIRTH_YEAR})"
-_BIRTH_MARKER = r"(?:\b(?:né|née|nés|nées|nee|nees)\b\s*(?:le|en|au|:)?|\bdate\s+de\s+naissance\b\s*:?|\bd\.?\s?d\.?\s?n\.?(?=\W)\s*:?|\bnaissance\b\s*:?)"
+_FULL_DATE = (
+    rf"(?:\d{{1,2}}\s*[/.\-]\s*\d{{1,2}}\s*[/.\-]\s*{_BIRTH_YEAR}|(?:1er|\d{{1,2}})\s+(?:{_MONTHS})\.?\s+{_BIRTH_YEAR})"
+)
+_BIRTH_MARKER = (
+    r"(?:\b(?:né|née|nés|nées|nee|nees)\b\s*(?:le|en|au|:)?"
+    r"|\bdate\s+de\s+naissance\b\s*:?"
+    r"|\bd\.?\s?d\.?\s?n\.?(?=\W)\s*:?"
+    r"|\bnaissance\b\s*:?)"
+)
 _BIRTH = re.compile(rf"{_BIRTH_MARKER}\s*(?:le\s+)?{_DATE}", re.IGNORECASE)
 _CIVILITY = r"\b(?:M\.|Mr\.?|Mme\.?|Mlle\.?|Madame|Monsieur|Mademoiselle)"
 _NAME = r"[A-ZÉÈÀÂÎÔÛÇ][\w'\-]+(?:\s+[A-ZÉÈÀÂÎÔÛÇ][\w'\-]+)?"

@@ -11,7 +11,6 @@ as many updates per second as on httpx, concurrently or not.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -36,7 +35,16 @@ class AiohttpRequest(BaseRequest):
     together with the read timeout.
     """
 
-    __slots__ = ("_connection_pool_size", "_connect", "_json_pools", "_media_write", "_pool", "_read", "_session", "_write")
+    __slots__ = (
+        "_connection_pool_size",
+        "_connect",
+        "_json_pools",
+        "_media_write",
+        "_pool",
+        "_read",
+        "_session",
+        "_write",
+    )
 
     def __init__(
         self,
@@ -73,7 +81,14 @@ class AiohttpRequest(BaseRequest):
             await self._session.close()
         self._session = None
 
-    def _timeout(self, read: ODVInput[float], write: ODVInput[float], connect: ODVInput[float], pool: ODVInput[float], files: bool) -> aiohttp.ClientTimeout:
+    def _timeout(
+        self,
+        read: ODVInput[float],
+        write: ODVInput[float],
+        connect: ODVInput[float],
+        pool: ODVInput[float],
+        files: bool,
+    ) -> aiohttp.ClientTimeout:
         read_s = self._read if isinstance(read, DefaultValue) else read
         write_s = (self._media_write if files else self._write) if isinstance(write, DefaultValue) else write
         connect_s = self._connect if isinstance(connect, DefaultValue) else connect
@@ -112,11 +127,10 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, url, **kwargs) as response:
                 return response.status, await response.read()
-        except (TimeoutError, asyncio.TimeoutError) as exc:  # includes aiohttp's ServerTimeoutError
+        except TimeoutError as exc:  # includes aiohttp's ServerTimeoutError
             raise TimedOut(f"aiohttp: {type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
-
 
     async def _post_json(self, url: str, body: bytes, timeout: float | None) -> tuple[int, bytes]:
         scheme, _, rest = url.partition("://")
@@ -125,7 +139,10 @@ class AiohttpRequest(BaseRequest):
         pool = self._json_pools.get(origin)
         if pool is None:
             pool = self._json_pools[origin] = HTTP1Pool(
-                origin, size=self._connection_pool_size, connect_timeout=self._connect or 5.0, user_agent=self.USER_AGENT
+                origin,
+                size=self._connection_pool_size,
+                connect_timeout=self._connect or 5.0,
+                user_agent=self.USER_AGENT,
             )
         try:
             return await pool.post(path, body, timeout=timeout)

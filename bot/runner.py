@@ -47,7 +47,9 @@ def webhook_max_connections() -> int:
     return value
 
 
-async def serve_webhook(settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None) -> None:
+async def serve_webhook(
+    settings: Settings, stop: asyncio.Event | None = None, ready: asyncio.Event | None = None
+) -> None:
     """Start the bot, listen, register the webhook, and serve until SIGTERM/SIGINT (or `stop` is set).
 
     `ready` is set once the webhook is registered (tests, several-process runs).
@@ -75,7 +77,11 @@ async def serve_webhook(settings: Settings, stop: asyncio.Event | None = None, r
         )
         log.info(
             "webhook prêt sur %s:%s%s en %.2f s (pid %s)",
-            settings.webhook_listen, server.port, WEBHOOK_PATH, time.perf_counter() - started, os.getpid(),
+            settings.webhook_listen,
+            server.port,
+            WEBHOOK_PATH,
+            time.perf_counter() - started,
+            os.getpid(),
         )
         if ready is not None:
             ready.set()

@@ -48,15 +48,33 @@ MEETINGS = (
             SampleSession(6, 22, time(14), time(17), "Saint-Dizier", None, 40),
         ),
     ),
-    ("coordos-52", "L'IA au service de la coordination", "Usages, limites, éthique et confidentialité.",
-     (SampleSession(2, 9, time(9, 30), time(12, 30), "Chaumont", "Centre Palestra", 12),)),
-    ("coordos-10", "Groupe des coordinateurs de l'Aube", "Fiche de poste du coordinateur, appui opérationnel.",
-     (SampleSession(2, 10, time(14), time(16, 30), "Troyes", "Locaux de la CPTS", 15),)),
-    ("coordos-08", "Mobiliser les usagers dans les missions de santé publique", None,
-     (SampleSession(2, 3, time(9), time(12), "Charleville-Mézières", "La Grande-Ourse", 15),)),
-    ("coordos-55", "Renforcer le lien entre CPTS et MSP", None,
-     (SampleSession(3, 31, time(14), time(17), "Verdun", None, 20),
-      SampleSession(4, 3, time(9), time(12), None, None, None))),
+    (
+        "coordos-52",
+        "L'IA au service de la coordination",
+        "Usages, limites, éthique et confidentialité.",
+        (SampleSession(2, 9, time(9, 30), time(12, 30), "Chaumont", "Centre Palestra", 12),),
+    ),
+    (
+        "coordos-10",
+        "Groupe des coordinateurs de l'Aube",
+        "Fiche de poste du coordinateur, appui opérationnel.",
+        (SampleSession(2, 10, time(14), time(16, 30), "Troyes", "Locaux de la CPTS", 15),),
+    ),
+    (
+        "coordos-08",
+        "Mobiliser les usagers dans les missions de santé publique",
+        None,
+        (SampleSession(2, 3, time(9), time(12), "Charleville-Mézières", "La Grande-Ourse", 15),),
+    ),
+    (
+        "coordos-55",
+        "Renforcer le lien entre CPTS et MSP",
+        None,
+        (
+            SampleSession(3, 31, time(14), time(17), "Verdun", None, 20),
+            SampleSession(4, 3, time(9), time(12), None, None, None),
+        ),
+    ),
 )
 
 
@@ -74,7 +92,9 @@ def next_occurrence(month: int, day: int, today: date) -> date:
         year += 1
 
 
-async def load_samples(session: AsyncSession, *, now: datetime, tz: str = "Europe/Paris", created_by: int | None = None) -> dict[str, Group]:
+async def load_samples(
+    session: AsyncSession, *, now: datetime, tz: str = "Europe/Paris", created_by: int | None = None
+) -> dict[str, Group]:
     """Create the sample groups and meetings; returns the groups by slug."""
     zone = ZoneInfo(tz)
     groups = {slug: Group(slug=slug, name=name, kind=kind) for slug, name, kind in GROUPS}
@@ -88,6 +108,7 @@ async def load_samples(session: AsyncSession, *, now: datetime, tz: str = "Europ
             start = datetime.combine(day, s.start, zone)
             end = datetime.combine(day, s.end, zone) if s.end else None
             drafts.append(SessionDraft(start, end, True, s.site, s.address, s.capacity))
-        await create_meeting(session, group_id=groups[slug].id, title=title, theme=theme, created_by=created_by, sessions=drafts)
+        await create_meeting(
+            session, group_id=groups[slug].id, title=title, theme=theme, created_by=created_by, sessions=drafts
+        )
     return groups
-

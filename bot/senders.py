@@ -15,10 +15,11 @@ its slot disappears at once. With n live slots and mine at position `rank` among
   A share only shrinks at once and only grows after GRACE: `pace_n` is the largest n seen
   during the last GRACE seconds, and a process that just took its slot sends nothing during
   its first GRACE seconds, unless its first read finds no other sender (nobody to wait for: a
-  predecessor's last sends are older than the time a process takes to start). GRACE = 3 × REFRESH + the pacer's window span: a process acts on a
-  view at most 3 × REFRESH old (a read, the pause, the next read, each at most REFRESH), so the
-  others have slowed down a whole window span before a newcomer's first send; likewise a
-  departed process's last sends have left Telegram's one-second window before survivors speed up.
+  predecessor's last sends are older than the time a process takes to start).
+  GRACE = 3 × REFRESH + the pacer's window span: a process acts on a view at most 3 × REFRESH
+  old (a read, the pause, the next read, each at most REFRESH), so the others have slowed down
+  a whole window span before a newcomer's first send; likewise a departed process's last sends
+  have left Telegram's one-second window before survivors speed up.
 * **A view older than that is not trusted**: if the read fails or takes longer than REFRESH,
   this process stops sending (its share is None) until a fresh read; if the connection is
   lost, it gives its slot up and joins again later, with a new GRACE.
@@ -131,7 +132,11 @@ class Senders:
             try:
                 if self.slot is None and not await self._join():
                     if not self._full:
-                        log.warning("outbox : les %d places d'expéditeur sont prises, ce processus (pid %s) n'envoie pas", self.slots, os.getpid())
+                        log.warning(
+                            "outbox : les %d places d'expéditeur sont prises, ce processus (pid %s) n'envoie pas",
+                            self.slots,
+                            os.getpid(),
+                        )
                     self._full = True
                     await self._leave()
                     await asyncio.sleep(self.retry)
@@ -150,7 +155,11 @@ class Senders:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database restarting must not end the loop
-                log.warning("outbox : connexion des expéditeurs perdue (%s), nouvel essai dans %g s", type(exc).__name__, self.retry)
+                log.warning(
+                    "outbox : connexion des expéditeurs perdue (%s), nouvel essai dans %g s",
+                    type(exc).__name__,
+                    self.retry,
+                )
                 await self._leave("connexion perdue")
                 await asyncio.sleep(self.retry)
 
@@ -169,9 +178,16 @@ class Senders:
         """A sender of the previous version (alone, at the full pace) still runs: wait until it stops."""
         legacy = any(r["objsubid"] == 1 for r in locks)
         if legacy and not self._legacy:
-            log.warning("outbox : un processus d'une version précédente envoie encore, ce processus (pid %s) attend qu'il s'arrête", os.getpid())
+            log.warning(
+                "outbox : un processus d'une version précédente envoie encore, "
+                "ce processus (pid %s) attend qu'il s'arrête",
+                os.getpid(),
+            )
         if legacy:
-            self._joined_at, self._first_read = asked, False  # once it is gone, its last sends must leave the window first
+            self._joined_at, self._first_read = (
+                asked,
+                False,
+            )  # once it is gone, its last sends must leave the window first
         self._legacy = legacy
         return legacy
 
@@ -185,7 +201,12 @@ class Senders:
             if n == 1:  # alone: no other sender has to see me before I send
                 self._joined_at = asked - self.grace
             else:
-                log.info("outbox : %d autre(s) expéditeur(s), ce processus (pid %s) enverra dans %.1f s", n - 1, os.getpid(), self.grace)
+                log.info(
+                    "outbox : %d autre(s) expéditeur(s), ce processus (pid %s) enverra dans %.1f s",
+                    n - 1,
+                    os.getpid(),
+                    self.grace,
+                )
         self._seen.append((asked, n))
         while self._seen[0][0] < asked - self.grace:
             self._seen.popleft()
@@ -205,7 +226,13 @@ class Senders:
         else:
             self.active.set()
             if before is None or (before.rank, before.n) != (share.rank, share.n):
-                log.info("outbox : expéditeur %d sur %d (pid %s), rythme ÷%d", share.rank + 1, share.n, os.getpid(), share.pace_n)
+                log.info(
+                    "outbox : expéditeur %d sur %d (pid %s), rythme ÷%d",
+                    share.rank + 1,
+                    share.n,
+                    os.getpid(),
+                    share.pace_n,
+                )
             elif before.pace_n != share.pace_n:
                 log.info("outbox : rythme ÷%d (pid %s)", share.pace_n, os.getpid())
         self.on_change(share)

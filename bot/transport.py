@@ -103,7 +103,9 @@ class TelegramHTTP:
     """JSON in, JSON out over keep-alive HTTP/1.1 (bot/http1.py); files (see `file_param`) as
     multipart through aiohttp, opened on the first upload."""
 
-    def __init__(self, base_url: str, *, timeout: float = REQUEST_TIMEOUT, file_timeout: float = FILE_TIMEOUT, pool: int = 100) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = REQUEST_TIMEOUT, file_timeout: float = FILE_TIMEOUT, pool: int = 100
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.file_timeout = file_timeout
@@ -138,7 +140,9 @@ class TelegramHTTP:
             status, raw = answer
         else:
             try:
-                status, raw = await self._json.post(method, json.dumps(params, ensure_ascii=False).encode("utf-8"), timeout=self.timeout)
+                status, raw = await self._json.post(
+                    method, json.dumps(params, ensure_ascii=False).encode("utf-8"), timeout=self.timeout
+                )
             except NotSent as exc:
                 return Answer("not_sent", description=f"NotSent: {exc}")
             except Lost as exc:
@@ -151,12 +155,18 @@ class TelegramHTTP:
         for key, value in params.items():
             if key in files:
                 spec = files[key]
-                form.add_field(key, base64.b64decode(spec["b64"]), filename=spec.get("filename", key),
-                               content_type=spec.get("mime", "application/octet-stream"))
+                form.add_field(
+                    key,
+                    base64.b64decode(spec["b64"]),
+                    filename=spec.get("filename", key),
+                    content_type=spec.get("mime", "application/octet-stream"),
+                )
             elif value is not None:
                 form.add_field(key, _form_value(value))
         try:
-            async with session.post(f"{self.base_url}/{method}", data=form, timeout=aiohttp.ClientTimeout(total=self.file_timeout)) as response:
+            async with session.post(
+                f"{self.base_url}/{method}", data=form, timeout=aiohttp.ClientTimeout(total=self.file_timeout)
+            ) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             return Answer("not_sent", description=f"{type(exc).__name__}: {exc}")

@@ -40,7 +40,9 @@ MAX_BODY = 1024 * 1024  # an Update is a few kilobytes
 class WebhookServer:
     """aiohttp application feeding updates to a started PTB `Application`."""
 
-    def __init__(self, application: Application, *, secret: str, path: str = "/telegram", ack_after: float = 8.0) -> None:
+    def __init__(
+        self, application: Application, *, secret: str, path: str = "/telegram", ack_after: float = 8.0
+    ) -> None:
         if not secret:
             raise ValueError("a webhook without a secret token accepts forged updates")
         self.application = application

@@ -59,13 +59,14 @@ async def record_move(session: AsyncSession, old: int, new: int, *, now: datetim
     await session.execute(
         stmt.on_conflict_do_update(index_elements=["old_chat_id"], set_={"new_chat_id": new, "moved_at": now})
     )
-    groups = (await core.execute_dml(session, update(Group).where(Group.chat_id == old).values(chat_id=new))).rowcount or 0
+    groups = (
+        await core.execute_dml(session, update(Group).where(Group.chat_id == old).values(chat_id=new))
+    ).rowcount or 0
     other = T.alias("already")
     queued_there = exists().where(other.c.purpose == T.c.purpose, other.c.chat_id == new)
     rows = (
         await core.execute_dml(
-            session,
-            update(T).where(T.c.chat_id == old, T.c.status.in_(MOVABLE), ~queued_there).values(chat_id=new)
+            session, update(T).where(T.c.chat_id == old, T.c.status.in_(MOVABLE), ~queued_there).values(chat_id=new)
         )
     ).rowcount or 0
     duplicates = (
@@ -73,7 +74,7 @@ async def record_move(session: AsyncSession, old: int, new: int, *, now: datetim
             session,
             update(T)
             .where(T.c.chat_id == old, T.c.status.in_(MOVABLE))
-            .values(status="skipped", last_error=f"chat moved to {new}: already queued there")
+            .values(status="skipped", last_error=f"chat moved to {new}: already queued there"),
         )
     ).rowcount or 0
     return Move(known != new, groups, rows, duplicates)

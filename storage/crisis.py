@@ -12,13 +12,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, Table, and_, bindparam, case, cast, exists, func, literal, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage import core
-from storage.db import dialect_insert
 from storage.crisis_models import Bulletin, BulletinAck, CrisisRun, DigestOptOut, FieldReport
+from storage.db import dialect_insert
 from storage.models import Group, Membership, OutboxMessage, Setting, User
 from storage.types import UTCDateTime
 
@@ -89,7 +104,9 @@ class BulletinDraft:
     replaces_id: int | None = None
 
 
-async def create_bulletin(session: AsyncSession, draft: BulletinDraft, *, created_by: int | None, now: datetime) -> Bulletin:
+async def create_bulletin(
+    session: AsyncSession, draft: BulletinDraft, *, created_by: int | None, now: datetime
+) -> Bulletin:
     """Store a published bulletin; the one it replaces (if still in force) is marked replaced."""
     replaced = None
     if draft.replaces_id is not None:
@@ -134,7 +151,7 @@ async def cancel_escalations(session: AsyncSession, bulletin: Bulletin, *, reaso
             OutboxMessage.purpose.in_(relance_purposes(bulletin.id, bulletin.escalations)),
             OutboxMessage.status == "pending",
         )
-        .values(status="skipped", last_error=reason)
+        .values(status="skipped", last_error=reason),
     )
     return result.rowcount or 0
 
@@ -146,21 +163,29 @@ async def get_bulletin(session: AsyncSession, bulletin_id: int) -> Bulletin | No
 
 async def in_force(session: AsyncSession, limit: int | None = None) -> list[Bulletin]:
     """Published bulletins not replaced, newest first."""
-    stmt = select(Bulletin).where(Bulletin.status == "published").order_by(Bulletin.published_at.desc(), Bulletin.id.desc())
+    stmt = (
+        select(Bulletin)
+        .where(Bulletin.status == "published")
+        .order_by(Bulletin.published_at.desc(), Bulletin.id.desc())
+    )
     if limit:
         stmt = stmt.limit(limit)
     return list(await session.scalars(stmt))
 
 
 async def latest_urgent(session: AsyncSession) -> Bulletin | None:
-    return await session.scalar(select(Bulletin).where(Bulletin.priority == "urgent").order_by(Bulletin.id.desc()).limit(1))
+    return await session.scalar(
+        select(Bulletin).where(Bulletin.priority == "urgent").order_by(Bulletin.id.desc()).limit(1)
+    )
 
 
 async def posted_message_id(session: AsyncSession, purpose: str, chat_id: int) -> tuple[str | None, int | None]:
     """(status, message_id) of an outbox row: None status when it was never queued."""
     row = (
         await session.execute(
-            select(OutboxMessage.status, OutboxMessage.message_id).where(OutboxMessage.purpose == purpose, OutboxMessage.chat_id == chat_id)
+            select(OutboxMessage.status, OutboxMessage.message_id).where(
+                OutboxMessage.purpose == purpose, OutboxMessage.chat_id == chat_id
+            )
         )
     ).first()
     return (row[0], row[1]) if row else (None, None)
@@ -213,7 +238,9 @@ async def channel_posts(session: AsyncSession, bulletin_ids: Sequence[int], chat
     purposes = {channel_purpose(b): b for b in bulletin_ids}
     rows = await session.execute(
         select(OutboxMessage.purpose, OutboxMessage.message_id).where(
-            OutboxMessage.purpose.in_(list(purposes)), OutboxMessage.chat_id == chat_id, OutboxMessage.message_id.is_not(None)
+            OutboxMessage.purpose.in_(list(purposes)),
+            OutboxMessage.chat_id == chat_id,
+            OutboxMessage.message_id.is_not(None),
         )
     )
     return {purposes[p]: int(mid) for p, mid in rows}
@@ -221,7 +248,11 @@ async def channel_posts(session: AsyncSession, bulletin_ids: Sequence[int], chat
 
 async def replaced_awaiting_edit(session: AsyncSession) -> list[Bulletin]:
     """Replaced bulletins whose channel post still shows them as in force."""
-    stmt = select(Bulletin).where(Bulletin.status == "replaced", Bulletin.channel_edit_done.is_(False)).order_by(Bulletin.id)
+    stmt = (
+        select(Bulletin)
+        .where(Bulletin.status == "replaced", Bulletin.channel_edit_done.is_(False))
+        .order_by(Bulletin.id)
+    )
     return list(await session.scalars(stmt.with_for_update(skip_locked=True)))
 
 
@@ -231,7 +262,10 @@ _SENT_TO = select(_OUTBOX.c.id).where(_OUTBOX.c.purpose == bindparam("purpose"),
 
 
 def _was_recipient(session: Session, bulletin_id: int, user_id: int) -> bool:
-    return session.connection().execute(_SENT_TO, {"purpose": urgent_purpose(bulletin_id), "chat": user_id}).first() is not None
+    return (
+        session.connection().execute(_SENT_TO, {"purpose": urgent_purpose(bulletin_id), "chat": user_id}).first()
+        is not None
+    )
 
 
 async def was_recipient(session: AsyncSession, bulletin_id: int, user_id: int) -> bool:
@@ -252,13 +286,18 @@ _ACK = text(
 ).bindparams(bindparam("uid", type_=BigInteger()), bindparam("now", type_=UTCDateTime()))
 _SKIP_RELANCES = (
     update(_OUTBOX)
-    .where(_OUTBOX.c.purpose.in_(bindparam("purposes", expanding=True)), _OUTBOX.c.chat_id == bindparam("chat"),
-           _OUTBOX.c.status == "pending")
+    .where(
+        _OUTBOX.c.purpose.in_(bindparam("purposes", expanding=True)),
+        _OUTBOX.c.chat_id == bindparam("chat"),
+        _OUTBOX.c.status == "pending",
+    )
     .values(status="skipped", last_error="acknowledged")
 )
 
 
-def _record_answer(session: Session, bulletin_id: int, escalations: int, user_id: int, answer: str, now: datetime) -> None:
+def _record_answer(
+    session: Session, bulletin_id: int, escalations: int, user_id: int, answer: str, now: datetime
+) -> None:
     connection = session.connection()
     connection.execute(_ACK, {"bid": bulletin_id, "uid": user_id, "answer": answer, "now": now})
     if escalations:
@@ -271,7 +310,9 @@ async def record_answer(session: AsyncSession, bulletin: Bulletin, user_id: int,
 
 
 async def answer_of(session: AsyncSession, bulletin_id: int, user_id: int) -> str | None:
-    return await session.scalar(select(BulletinAck.answer).where(BulletinAck.bulletin_id == bulletin_id, BulletinAck.user_id == user_id))
+    return await session.scalar(
+        select(BulletinAck.answer).where(BulletinAck.bulletin_id == bulletin_id, BulletinAck.user_id == user_id)
+    )
 
 
 async def unanswered_recipients(session: AsyncSession, bulletin_id: int, *, include_pending: bool) -> list[int]:
@@ -354,16 +395,22 @@ class Tracking:
 async def tracking(session: AsyncSession, bulletin: Bulletin) -> Tracking:
     result = Tracking(audience=bulletin.audience_count)
     rows = await session.execute(
-        select(OutboxMessage.status, func.count()).where(OutboxMessage.purpose == urgent_purpose(bulletin.id)).group_by(OutboxMessage.status)
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.purpose == urgent_purpose(bulletin.id))
+        .group_by(OutboxMessage.status)
     )
     counts = {status: int(n) for status, n in rows}
     result.queued = sum(counts.values())
     result.delivered = counts.get("sent", 0)
     result.pending = counts.get("pending", 0) + counts.get("sending", 0)
     never_queued = max(bulletin.audience_count - result.queued, 0)  # already known unreachable when published
-    result.unreachable = counts.get("unreachable", 0) + counts.get("failed", 0) + counts.get("skipped", 0) + never_queued
+    result.unreachable = (
+        counts.get("unreachable", 0) + counts.get("failed", 0) + counts.get("skipped", 0) + never_queued
+    )
     answers = await session.execute(
-        select(BulletinAck.answer, func.count()).where(BulletinAck.bulletin_id == bulletin.id).group_by(BulletinAck.answer)
+        select(BulletinAck.answer, func.count())
+        .where(BulletinAck.bulletin_id == bulletin.id)
+        .group_by(BulletinAck.answer)
     )
     by_answer = {answer: int(n) for answer, n in answers}
     result.acknowledged = by_answer.get("ack", 0)
@@ -431,7 +478,9 @@ async def set_all_categories(session: AsyncSession, user_id: int, wanted: bool) 
 
 
 # -- scheduled runs (digests, kits) ------------------------------------------------------------
-async def claim_run(session: AsyncSession, *, kind: str, period_key: str, slot_at: datetime, now: datetime) -> CrisisRun | None:
+async def claim_run(
+    session: AsyncSession, *, kind: str, period_key: str, slot_at: datetime, now: datetime
+) -> CrisisRun | None:
     """Take the run of one period, or None if it was already done (by us or another process)."""
     stmt = (
         dialect_insert(session, CrisisRun)
@@ -455,7 +504,9 @@ async def latest_run_slot(session: AsyncSession, kind: str) -> datetime | None:
 
 
 async def previous_slot(session: AsyncSession, kind: str, before: datetime) -> datetime | None:
-    return await session.scalar(select(func.max(CrisisRun.slot_at)).where(CrisisRun.kind == kind, CrisisRun.slot_at < before))
+    return await session.scalar(
+        select(func.max(CrisisRun.slot_at)).where(CrisisRun.kind == kind, CrisisRun.slot_at < before)
+    )
 
 
 async def published_between(session: AsyncSession, since: datetime, until: datetime) -> list[Bulletin]:
@@ -472,7 +523,9 @@ async def published_between(session: AsyncSession, since: datetime, until: datet
 
 async def digest_readers(session: AsyncSession) -> tuple[dict[int, str | None], dict[int, set[str]]]:
     """Reachable onboarded professionals with their language, and each one's opted-out categories."""
-    rows = await session.execute(select(User.id, User.language).where(User.onboarded_at.is_not(None), User.unreachable_at.is_(None)))
+    rows = await session.execute(
+        select(User.id, User.language).where(User.onboarded_at.is_not(None), User.unreachable_at.is_(None))
+    )
     readers = {uid: lang for uid, lang in rows}
     outs: dict[int, set[str]] = defaultdict(set)
     for uid, category in await session.execute(select(DigestOptOut.user_id, DigestOptOut.category)):
@@ -491,7 +544,9 @@ async def cell_member_ids(session: AsyncSession, coordinator_ids: Iterable[int])
 
 
 async def cell_members(session: AsyncSession) -> list[User]:
-    return list(await session.scalars(select(User).where(User.is_crisis_cell.is_(True)).order_by(User.first_name, User.id)))
+    return list(
+        await session.scalars(select(User).where(User.is_crisis_cell.is_(True)).order_by(User.first_name, User.id))
+    )
 
 
 # -- field reports -----------------------------------------------------------------------------
@@ -562,7 +617,10 @@ async def report_summary(session: AsyncSession, *, since: datetime, open_limit: 
     is_open = func.sum(case((FieldReport.status == "open", 1), else_=0))
     base = FieldReport.created_at >= since
     cats = await session.execute(
-        select(FieldReport.category, func.count(), is_open).where(base).group_by(FieldReport.category).order_by(func.count().desc())
+        select(FieldReport.category, func.count(), is_open)
+        .where(base)
+        .group_by(FieldReport.category)
+        .order_by(func.count().desc())
     )
     by_category = [(c, int(n), int(o or 0)) for c, n, o in cats]
     communes = await session.execute(
@@ -575,7 +633,10 @@ async def report_summary(session: AsyncSession, *, since: datetime, open_limit: 
     by_commune = [(c, int(n), int(o or 0)) for c, n, o in communes]
     open_reports = list(
         await session.scalars(
-            select(FieldReport).where(base, FieldReport.status == "open").order_by(FieldReport.created_at.desc()).limit(open_limit)
+            select(FieldReport)
+            .where(base, FieldReport.status == "open")
+            .order_by(FieldReport.created_at.desc())
+            .limit(open_limit)
         )
     )
     total = sum(n for _, n, _ in by_category)

@@ -33,7 +33,9 @@ class Bulletin(Base):
     links: Mapped[list[str]] = mapped_column(JSON, default=list)
     attachment_file_id: Mapped[str | None] = mapped_column(String(255))
     attachment_kind: Mapped[str | None] = mapped_column(String(12))  # document | photo
-    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"kind": "all"|"professions"|"groups", "values": [...]}
+    audience: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict
+    )  # {"kind": "all"|"professions"|"groups", "values": [...]}
     audience_count: Mapped[int] = mapped_column(Integer, default=0)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("crisis_bulletins.id", ondelete="SET NULL"))
     replaced_by_id: Mapped[int | None] = mapped_column(Integer)

@@ -12,7 +12,9 @@ from storage import core
 from storage.models import Dialog, utcnow
 
 
-async def start(session: AsyncSession, user_id: int, chat_id: int, flow: str, step: str, data: dict[str, Any] | None = None) -> Dialog:
+async def start(
+    session: AsyncSession, user_id: int, chat_id: int, flow: str, step: str, data: dict[str, Any] | None = None
+) -> Dialog:
     """Begin (or restart) a conversation, replacing any other one in that chat."""
     dialog = await session.get(Dialog, (user_id, chat_id))
     if dialog is None:

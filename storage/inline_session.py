@@ -33,7 +33,10 @@ def sqlite_engine(path: str, *, echo: bool, timeout: float) -> Engine:
         f"sqlite:///{path}",
         echo=echo,
         hide_parameters=True,  # a failed statement is logged without what people typed
-        connect_args={"timeout": timeout, "check_same_thread": False},  # the pool may close it from another thread at exit
+        connect_args={
+            "timeout": timeout,
+            "check_same_thread": False,
+        },  # the pool may close it from another thread at exit
     )
 
 

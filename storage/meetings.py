@@ -65,7 +65,9 @@ class SessionView:
         return max(self.session.capacity - self.confirmed, 0)
 
 
-RegisterOutcome = Literal["confirmed", "waitlisted", "already_confirmed", "already_waitlisted", "closed", "past", "cancelled", "missing"]
+RegisterOutcome = Literal[
+    "confirmed", "waitlisted", "already_confirmed", "already_waitlisted", "closed", "past", "cancelled", "missing"
+]
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,9 @@ def _upcoming_statements(group_filter: ColumnElement[bool]) -> tuple[Select[Any]
     keeping five, took 170-230 ms at 500,000 registrations; loading ORM objects and running the
     counts as a second statement cost more CPU than the query itself.
     """
-    where = and_(_MS.c.starts_at > bindparam("now"), _MS.c.status != "cancelled", _MT.c.status == "published", group_filter)
+    where = and_(
+        _MS.c.starts_at > bindparam("now"), _MS.c.status != "cancelled", _MT.c.status == "published", group_filter
+    )
     page = (
         select(
             *(_MS.c[name] for name in _SESSION_COLUMNS),
@@ -214,7 +218,9 @@ async def upcoming_sessions(
     return await core.run(session, _upcoming, page_stmt, total_stmt, params)
 
 
-def _upcoming(session: Session, page_stmt: Any, total_stmt: Any, params: dict[str, object]) -> tuple[list[SessionView], int]:
+def _upcoming(
+    session: Session, page_stmt: Any, total_stmt: Any, params: dict[str, object]
+) -> tuple[list[SessionView], int]:
     connection = session.connection()
     page = connection.execute(page_stmt, params).all()
     if page:
@@ -307,8 +313,12 @@ _LOCK_FOR_REGISTRATION = (
 # What registering needs to know once the session is locked, in one statement: the
 # person's existing row, if any, and the seat counts.
 _REGISTRATION_STATE = select(
-    select(_REG.c.id).where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid")).scalar_subquery(),
-    select(_REG.c.status).where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid")).scalar_subquery(),
+    select(_REG.c.id)
+    .where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid"))
+    .scalar_subquery(),
+    select(_REG.c.status)
+    .where(_REG.c.session_id == bindparam("sid"), _REG.c.user_id == bindparam("uid"))
+    .scalar_subquery(),
     *_seat_counts(bindparam("sid")),
 )
 _INSERT_REGISTRATION = insert(_REG).returning(_REG.c.id)
@@ -318,8 +328,12 @@ _POSITION = select(func.count()).where(
 )
 
 
-async def register(session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None) -> RegisterResult:
-    """Give the user a seat, or a place on the waiting list. Idempotent. Core statements, one bridge (storage/core.py)."""
+async def register(
+    session: AsyncSession, session_id: int, user_id: int, *, now: datetime | None = None
+) -> RegisterResult:
+    """Give the user a seat, or a place on the waiting list. Idempotent.
+
+    Core statements, one bridge (storage/core.py)."""
     return await core.run(session, _register, session_id, user_id, now or utcnow())
 
 
@@ -348,7 +362,14 @@ def _register(session: Session, session_id: int, user_id: int, now: datetime) ->
         connection.execute(_DELETE_REGISTRATION, {"rid": existing_id})
     new_id = connection.execute(
         _INSERT_REGISTRATION,
-        {"session_id": session_id, "user_id": user_id, "status": status, "queued_at": now, "created_at": now, "updated_at": now},
+        {
+            "session_id": session_id,
+            "user_id": user_id,
+            "status": status,
+            "queued_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).scalar()
     if status == CONFIRMED:
         return outcome("confirmed")
@@ -368,7 +389,9 @@ async def cancel_registration(
 
 # The session locked with its meeting, read with Core and handed to the ORM session as loaded objects.
 _LOCK_SESSION_ROW = (
-    select(*_MS_COLUMNS, *_MT_COLUMNS).join(_MT, _MS.c.meeting_id == _MT.c.id).where(_MS.c.id == bindparam("sid"))
+    select(*_MS_COLUMNS, *_MT_COLUMNS)
+    .join(_MT, _MS.c.meeting_id == _MT.c.id)
+    .where(_MS.c.id == bindparam("sid"))
     .with_for_update(of=_MS)
 )
 _MY_REGISTRATION = select(_REG.c.id, _REG.c.status).where(
@@ -441,7 +464,9 @@ async def promote_waitlist(session: AsyncSession, ms: MeetingSession, *, now: da
     return promoted
 
 
-async def my_registrations(session: AsyncSession, user_id: int, *, now: datetime) -> list[tuple[Registration, MeetingSession, Meeting]]:
+async def my_registrations(
+    session: AsyncSession, user_id: int, *, now: datetime
+) -> list[tuple[Registration, MeetingSession, Meeting]]:
     rows = await session.execute(
         select(Registration, MeetingSession, Meeting)
         .join(MeetingSession, Registration.session_id == MeetingSession.id)
@@ -458,9 +483,7 @@ async def my_registrations(session: AsyncSession, user_id: int, *, now: datetime
 
 
 async def get_meeting(session: AsyncSession, meeting_id: int) -> Meeting | None:
-    return await session.get(
-        Meeting, meeting_id, options=[selectinload(Meeting.sessions), selectinload(Meeting.group)]
-    )
+    return await session.get(Meeting, meeting_id, options=[selectinload(Meeting.sessions), selectinload(Meeting.group)])
 
 
 async def meetings_managed_by(session: AsyncSession, *, group_ids: list[int] | None, now: datetime) -> list[Meeting]:
@@ -571,7 +594,9 @@ async def waitlisted_user_ids(session: AsyncSession, session_id: int) -> list[in
     """Who is on the waiting list, in queue order (to see who a capacity change promoted)."""
     rows = await session.scalars(
         select(Registration.user_id)
-        .where(Registration.session_id == session_id, Registration.status == WAITLISTED, Registration.user_id.is_not(None))
+        .where(
+            Registration.session_id == session_id, Registration.status == WAITLISTED, Registration.user_id.is_not(None)
+        )
         .order_by(Registration.id)
     )
     return [uid for uid in rows if uid is not None]

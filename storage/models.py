@@ -72,7 +72,9 @@ class Group(Base):
     kind: Mapped[str] = mapped_column(String(16), default="other")
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # set: gone from pickers and invitations, data kept
+    archived_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime()
+    )  # set: gone from pickers and invitations, data kept
 
 
 class Membership(Base):
@@ -156,7 +158,9 @@ class Registration(Base):
 
     __table_args__ = (
         UniqueConstraint("session_id", "user_id"),
-        Index("ix_registrations_session_status_user", "session_id", "status", "user_id"),  # covering for seat counts (0005_perf)
+        Index(
+            "ix_registrations_session_status_user", "session_id", "status", "user_id"
+        ),  # covering for seat counts (0005_perf)
         Index("ix_registrations_user_status", "user_id", "status"),
     )
 

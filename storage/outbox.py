@@ -20,8 +20,20 @@ URGENT, HIGH, NORMAL, ROUTINE = 0, 2, 5, 8
 REFUSED = "refused"
 
 
-_COLUMNS = ("purpose", "chat_id", "user_id", "payload", "method", "priority", "due_at", "not_after", "send_id", "status",
-            "attempts", "created_at")
+_COLUMNS = (
+    "purpose",
+    "chat_id",
+    "user_id",
+    "payload",
+    "method",
+    "priority",
+    "due_at",
+    "not_after",
+    "send_id",
+    "status",
+    "attempts",
+    "created_at",
+)
 # Plain SQL both databases share: SQLAlchemy has no cache key for ON CONFLICT, so the statement
 # built with insert().on_conflict_do_nothing() was compiled again for every message queued.
 _ENQUEUE_ONE = text(
@@ -101,8 +113,10 @@ async def enqueue_many(
         await _record_mentions(session, rows, mentions)
         return
     for start in range(0, len(values), 1000):
-        stmt = dialect_insert(session, OutboxMessage).values(values[start : start + 1000]).on_conflict_do_nothing(
-            index_elements=["purpose", "chat_id"]
+        stmt = (
+            dialect_insert(session, OutboxMessage)
+            .values(values[start : start + 1000])
+            .on_conflict_do_nothing(index_elements=["purpose", "chat_id"])
         )
         await session.execute(stmt)
     await _record_mentions(session, rows, mentions)
@@ -141,7 +155,9 @@ async def new_send(session: AsyncSession, *, kind: str, label: str, created_by: 
 async def delivery_counts(session: AsyncSession, send_id: int) -> dict[str, int]:
     """How a send is going: {"pending": n, "sent": n, "failed": n, "unreachable": n, "skipped": n}."""
     rows = await session.execute(
-        select(OutboxMessage.status, func.count()).where(OutboxMessage.send_id == send_id).group_by(OutboxMessage.status)
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.send_id == send_id)
+        .group_by(OutboxMessage.status)
     )
     counts = {"pending": 0, "sent": 0, "failed": 0, "unreachable": 0, "skipped": 0}
     counts.update({status: n for status, n in rows})
@@ -161,7 +177,7 @@ async def drop_pending(session: AsyncSession, purposes_like: str, *, statuses: S
         session,
         update(OutboxMessage)
         .where(OutboxMessage.status.in_(list(statuses)), OutboxMessage.purpose.like(f"{purposes_like}%"))
-        .values(status="skipped", last_error="obsolete")
+        .values(status="skipped", last_error="obsolete"),
     )
     return result.rowcount or 0
 

@@ -74,9 +74,7 @@ async def due_rows(
 async def mark_sending(session: AsyncSession, row_ids: Sequence[int], *, until: datetime) -> None:
     """Claim rows: `sending` with a lease until `until`, one more attempt counted."""
     await session.execute(
-        update(T)
-        .where(T.c.id.in_(row_ids))
-        .values(status="sending", claimed_until=until, attempts=T.c.attempts + 1)
+        update(T).where(T.c.id.in_(row_ids)).values(status="sending", claimed_until=until, attempts=T.c.attempts + 1)
     )
 
 
@@ -113,18 +111,16 @@ async def expired_leases(session: AsyncSession, *, now: datetime, lock_rows: boo
 async def resend_expired(session: AsyncSession, row_ids: Sequence[int], *, now: datetime) -> None:
     """Unknown outcome, urgent row: back to `pending`, due now (at-least-once)."""
     await session.execute(
-        update(T).where(T.c.id.in_(row_ids)).values(
-            status="pending", due_at=now, claimed_until=None, last_error=LEASE_RESENT
-        )
+        update(T)
+        .where(T.c.id.in_(row_ids))
+        .values(status="pending", due_at=now, claimed_until=None, last_error=LEASE_RESENT)
     )
 
 
 async def give_up_expired(session: AsyncSession, row_ids: Sequence[int]) -> None:
     """Unknown outcome, routine row: `unknown`, not sent again (at-most-once)."""
     await session.execute(
-        update(T).where(T.c.id.in_(row_ids)).values(
-            status="unknown", claimed_until=None, last_error=LEASE_UNKNOWN
-        )
+        update(T).where(T.c.id.in_(row_ids)).values(status="unknown", claimed_until=None, last_error=LEASE_UNKNOWN)
     )
 
 
@@ -132,9 +128,14 @@ async def give_up_expired(session: AsyncSession, row_ids: Sequence[int]) -> None
 async def record_sent(session: AsyncSession, rows: Sequence[tuple[int, int | None, datetime]]) -> None:
     """(row id, Telegram message id, sent at): delivered."""
     await session.execute(
-        update(T).where(T.c.id == bindparam("b_id")).values(
-            status="sent", message_id=bindparam("b_mid"), sent_at=bindparam("b_at", type_=UTCDateTime()),
-            claimed_until=None, last_error=None,
+        update(T)
+        .where(T.c.id == bindparam("b_id"))
+        .values(
+            status="sent",
+            message_id=bindparam("b_mid"),
+            sent_at=bindparam("b_at", type_=UTCDateTime()),
+            claimed_until=None,
+            last_error=None,
         ),
         [{"b_id": row_id, "b_mid": mid, "b_at": at} for row_id, mid, at in rows],
     )
@@ -143,9 +144,14 @@ async def record_sent(session: AsyncSession, rows: Sequence[tuple[int, int | Non
 async def record_retry(session: AsyncSession, rows: Sequence[tuple[int, datetime | None, int, str | None]]) -> None:
     """(row id, due at, attempts, error): back to `pending`, tried again at `due at`."""
     await session.execute(
-        update(T).where(T.c.id == bindparam("b_id")).values(
-            status="pending", due_at=bindparam("b_due", type_=UTCDateTime()), attempts=bindparam("b_att"),
-            last_error=bindparam("b_err"), claimed_until=None,
+        update(T)
+        .where(T.c.id == bindparam("b_id"))
+        .values(
+            status="pending",
+            due_at=bindparam("b_due", type_=UTCDateTime()),
+            attempts=bindparam("b_att"),
+            last_error=bindparam("b_err"),
+            claimed_until=None,
         ),
         [{"b_id": row_id, "b_due": due, "b_att": att, "b_err": err} for row_id, due, att, err in rows],
     )
@@ -154,9 +160,9 @@ async def record_retry(session: AsyncSession, rows: Sequence[tuple[int, datetime
 async def record_final(session: AsyncSession, rows: Sequence[tuple[int, str, str | None]]) -> None:
     """(row id, status, error): ended without delivery (`refused`, `failed`, `unreachable`, `unknown`)."""
     await session.execute(
-        update(T).where(T.c.id == bindparam("b_id")).values(
-            status=bindparam("b_status"), last_error=bindparam("b_err"), claimed_until=None
-        ),
+        update(T)
+        .where(T.c.id == bindparam("b_id"))
+        .values(status=bindparam("b_status"), last_error=bindparam("b_err"), claimed_until=None),
         [{"b_id": row_id, "b_status": status, "b_err": err} for row_id, status, err in rows],
     )
 
@@ -166,9 +172,9 @@ async def release(session: AsyncSession, rows: Sequence[tuple[int, int]]) -> Non
 
     Only a row still `sending`: one a lease recovery already resolved is left as it is."""
     await session.execute(
-        update(T).where(T.c.id == bindparam("b_id"), T.c.status == "sending").values(
-            status="pending", attempts=bindparam("b_att"), claimed_until=None
-        ),
+        update(T)
+        .where(T.c.id == bindparam("b_id"), T.c.status == "sending")
+        .values(status="pending", attempts=bindparam("b_att"), claimed_until=None),
         [{"b_id": row_id, "b_att": att} for row_id, att in rows],
     )
 

@@ -40,7 +40,12 @@ class Audience:
     meeting_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "group_id": self.group_id, "profession": self.profession, "meeting_id": self.meeting_id}
+        return {
+            "kind": self.kind,
+            "group_id": self.group_id,
+            "profession": self.profession,
+            "meeting_id": self.meeting_id,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Audience:
@@ -63,9 +68,13 @@ async def audience_recipients(session: AsyncSession, audience: Audience) -> list
         return [(int(chat_id), None)] if chat_id else []
     ids: Select[tuple[int | None]] | Select[tuple[int]]
     if audience.kind == "meeting":
-        ids = select(Registration.user_id).join(MeetingSession, Registration.session_id == MeetingSession.id).where(
-            MeetingSession.meeting_id == audience.meeting_id,
-            Registration.status.in_(("confirmed", "waitlisted")),
+        ids = (
+            select(Registration.user_id)
+            .join(MeetingSession, Registration.session_id == MeetingSession.id)
+            .where(
+                MeetingSession.meeting_id == audience.meeting_id,
+                Registration.status.in_(("confirmed", "waitlisted")),
+            )
         )
     else:
         ids = select(Membership.user_id).where(Membership.group_id == audience.group_id)
@@ -100,7 +109,9 @@ async def create_poll(
         status="open",
     )
     poll.options = [
-        PollOption(position=i, text=o.text, starts_at=o.starts_at, ends_at=o.ends_at, has_time=o.has_time, choices=o.choices)
+        PollOption(
+            position=i, text=o.text, starts_at=o.starts_at, ends_at=o.ends_at, has_time=o.has_time, choices=o.choices
+        )
         for i, o in enumerate(options)
     ]
     session.add(poll)
@@ -108,7 +119,8 @@ async def create_poll(
     recipients = await audience_recipients(session, audience)
     if recipients:  # one executemany, no ORM objects: thousands of recipients stay cheap
         await session.execute(
-            insert(PollRecipient), [{"poll_id": poll.id, "chat_id": chat_id, "user_id": user_id} for chat_id, user_id in recipients]
+            insert(PollRecipient),
+            [{"poll_id": poll.id, "chat_id": chat_id, "user_id": user_id} for chat_id, user_id in recipients],
         )
     return poll, recipients
 
@@ -189,7 +201,11 @@ async def replay_unmatched(session: AsyncSession, tg_poll_id: str | None = None)
     if tg_poll_id is not None:
         stmt = stmt.where(PollUnmatchedAnswer.tg_poll_id == tg_poll_id)
     else:
-        stmt = stmt.where(PollUnmatchedAnswer.tg_poll_id.in_(select(PollRecipient.tg_poll_id).where(PollRecipient.tg_poll_id.is_not(None))))
+        stmt = stmt.where(
+            PollUnmatchedAnswer.tg_poll_id.in_(
+                select(PollRecipient.tg_poll_id).where(PollRecipient.tg_poll_id.is_not(None))
+            )
+        )
     replayed = 0
     for pending in list(await session.scalars(stmt)):
         recipient = await session.scalar(select(PollRecipient).where(PollRecipient.tg_poll_id == pending.tg_poll_id))
@@ -217,7 +233,12 @@ async def _recipient_for_answer(session: AsyncSession, tg_poll_id: str, user_id:
         await session.scalars(
             select(PollRecipient)
             .join(Poll, Poll.id == PollRecipient.poll_id)
-            .where(PollRecipient.user_id == user_id, PollRecipient.tg_poll_id.is_(None), Poll.kind == QUICK, Poll.status == "open")
+            .where(
+                PollRecipient.user_id == user_id,
+                PollRecipient.tg_poll_id.is_(None),
+                Poll.kind == QUICK,
+                Poll.status == "open",
+            )
             .with_for_update(of=PollRecipient)
         )
     )
@@ -256,13 +277,27 @@ def _known_answer(session: Session, tg_poll_id: str, user_id: int, positions: li
         return "closed"  # their answer stays counted, under a pseudonym; a new one would count twice
     if status != "open" or closes_at <= now:
         return "closed"
-    _replace_votes(connection, poll_id, bool(multiple), {row.position: row.id for row in rows if row.id is not None},
-                   user_id, positions, now)
+    _replace_votes(
+        connection,
+        poll_id,
+        bool(multiple),
+        {row.position: row.id for row in rows if row.id is not None},
+        user_id,
+        positions,
+        now,
+    )
     return "recorded" if positions else "retracted"
 
 
-def _replace_votes(connection: Connection, poll_id: int, multiple: bool, by_position: dict[int, int], user_id: int,
-                   positions: Sequence[int], now: datetime) -> None:
+def _replace_votes(
+    connection: Connection,
+    poll_id: int,
+    multiple: bool,
+    by_position: dict[int, int],
+    user_id: int,
+    positions: Sequence[int],
+    now: datetime,
+) -> None:
     connection.execute(_DELETE_VOTES, {"pid": poll_id, "uid": user_id})
     chosen = [by_position[p] for p in dict.fromkeys(positions) if p in by_position]
     if not multiple:
@@ -270,18 +305,25 @@ def _replace_votes(connection: Connection, poll_id: int, multiple: bool, by_posi
     if chosen:
         connection.execute(
             _INSERT_VOTE,
-            [{"poll_id": poll_id, "user_id": user_id, "option_id": oid, "value": 1, "answered_at": now} for oid in chosen],
+            [
+                {"poll_id": poll_id, "user_id": user_id, "option_id": oid, "value": 1, "answered_at": now}
+                for oid in chosen
+            ],
         )
 
 
-async def record_native_answer(session: AsyncSession, tg_poll_id: str, user_id: int, option_ids: list[int], now: datetime) -> str:
+async def record_native_answer(
+    session: AsyncSession, tg_poll_id: str, user_id: int, option_ids: list[int], now: datetime
+) -> str:
     """A `poll_answer`: "recorded", "retracted", "closed" (ignored), or "queued" (poll id not known yet)."""
     known = await core.run(session, _known_answer, tg_poll_id, user_id, list(option_ids), now)
     if known is not None:
         return known
     recipient = await _recipient_for_answer(session, tg_poll_id, user_id)
     if recipient is None:
-        session.add(PollUnmatchedAnswer(tg_poll_id=tg_poll_id, user_id=user_id, option_ids=list(option_ids), received_at=now))
+        session.add(
+            PollUnmatchedAnswer(tg_poll_id=tg_poll_id, user_id=user_id, option_ids=list(option_ids), received_at=now)
+        )
         await session.flush()
         return "queued"
     if recipient.user_id is not None and recipient.user_id != user_id:  # sent to someone since forgotten
@@ -300,11 +342,15 @@ async def set_votes(session: AsyncSession, poll: Poll, user_id: int, positions: 
     chosen = [by_position[p] for p in dict.fromkeys(positions) if p in by_position]
     if not poll.multiple:
         chosen = chosen[:1]
-    session.add_all(PollVote(poll_id=poll.id, user_id=user_id, option_id=oid, value=1, answered_at=now) for oid in chosen)
+    session.add_all(
+        PollVote(poll_id=poll.id, user_id=user_id, option_id=oid, value=1, answered_at=now) for oid in chosen
+    )
     await session.flush()
 
 
-async def record_chat_counts(session: AsyncSession, tg_poll_id: str, question: str, counts: list[int], total: int) -> bool:
+async def record_chat_counts(
+    session: AsyncSession, tg_poll_id: str, question: str, counts: list[int], total: int
+) -> bool:
     """Totals Telegram reports for an anonymous poll in a group chat (no per-voter answers there).
 
     If the outbox has not recorded this poll's Telegram id yet, the only open group-chat poll
@@ -316,7 +362,12 @@ async def record_chat_counts(session: AsyncSession, tg_poll_id: str, question: s
             await session.scalars(
                 select(PollRecipient)
                 .join(Poll, Poll.id == PollRecipient.poll_id)
-                .where(PollRecipient.user_id.is_(None), PollRecipient.tg_poll_id.is_(None), Poll.status == "open", Poll.question == question)
+                .where(
+                    PollRecipient.user_id.is_(None),
+                    PollRecipient.tg_poll_id.is_(None),
+                    Poll.status == "open",
+                    Poll.question == question,
+                )
                 .with_for_update(of=PollRecipient)
             )
         )
@@ -348,7 +399,13 @@ class QuickResults:
 async def quick_results(session: AsyncSession, poll: Poll) -> QuickResults:
     """Counts per option, how many voted, and (non-anonymous only) who has not answered yet."""
     per_option = dict(
-        (await session.execute(select(PollVote.option_id, func.count()).where(PollVote.poll_id == poll.id).group_by(PollVote.option_id))).tuples().all()
+        (
+            await session.execute(
+                select(PollVote.option_id, func.count()).where(PollVote.poll_id == poll.id).group_by(PollVote.option_id)
+            )
+        )
+        .tuples()
+        .all()
     )
     counts = [int(per_option.get(o.id, 0)) for o in poll.options]
     voter_ids = set(await session.scalars(select(distinct(PollVote.user_id)).where(PollVote.poll_id == poll.id)))
@@ -381,10 +438,14 @@ class SlotResult:
     no: int
 
 
-async def set_slot_answer(session: AsyncSession, poll: Poll, user_id: int, option_id: int, value: int, now: datetime) -> None:
+async def set_slot_answer(
+    session: AsyncSession, poll: Poll, user_id: int, option_id: int, value: int, now: datetime
+) -> None:
     """oui / si besoin / non for one slot (replacing the previous answer to that slot)."""
     await session.execute(
-        delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.user_id == user_id, PollVote.option_id == option_id)
+        delete(PollVote).where(
+            PollVote.poll_id == poll.id, PollVote.user_id == user_id, PollVote.option_id == option_id
+        )
     )
     session.add(PollVote(poll_id=poll.id, user_id=user_id, option_id=option_id, value=value, answered_at=now))
     await session.flush()
@@ -399,12 +460,19 @@ async def my_slot_answers(session: AsyncSession, poll_id: int, user_id: int) -> 
 
 async def slot_results(session: AsyncSession, poll: Poll) -> list[SlotResult]:
     rows = await session.execute(
-        select(PollVote.option_id, PollVote.value, func.count()).where(PollVote.poll_id == poll.id).group_by(PollVote.option_id, PollVote.value)
+        select(PollVote.option_id, PollVote.value, func.count())
+        .where(PollVote.poll_id == poll.id)
+        .group_by(PollVote.option_id, PollVote.value)
     )
     tally: dict[int, dict[int, int]] = {}
     for oid, value, n in rows:
         tally.setdefault(oid, {})[value] = int(n)
-    return [SlotResult(o, tally.get(o.id, {}).get(YES, 0), tally.get(o.id, {}).get(MAYBE, 0), tally.get(o.id, {}).get(NO, 0)) for o in poll.options]
+    return [
+        SlotResult(
+            o, tally.get(o.id, {}).get(YES, 0), tally.get(o.id, {}).get(MAYBE, 0), tally.get(o.id, {}).get(NO, 0)
+        )
+        for o in poll.options
+    ]
 
 
 def best_slots(results: list[SlotResult]) -> list[SlotResult]:
@@ -433,7 +501,9 @@ async def answer_grid(session: AsyncSession, poll: Poll) -> list[tuple[str | Non
 async def answerer_ids(session: AsyncSession, poll_id: int) -> list[int]:
     """Everyone who answered a poll (votes or questionnaire answers)."""
     votes = set(await session.scalars(select(distinct(PollVote.user_id)).where(PollVote.poll_id == poll_id)))
-    texts = set(await session.scalars(select(distinct(PollTextAnswer.user_id)).where(PollTextAnswer.poll_id == poll_id)))
+    texts = set(
+        await session.scalars(select(distinct(PollTextAnswer.user_id)).where(PollTextAnswer.poll_id == poll_id))
+    )
     return sorted(votes | texts)
 
 
@@ -466,7 +536,9 @@ def questions(poll: Poll) -> list[PollOption]:
 
 
 async def form_answers(session: AsyncSession, poll_id: int, user_id: int) -> dict[int, PollTextAnswer]:
-    rows = await session.scalars(select(PollTextAnswer).where(PollTextAnswer.poll_id == poll_id, PollTextAnswer.user_id == user_id))
+    rows = await session.scalars(
+        select(PollTextAnswer).where(PollTextAnswer.poll_id == poll_id, PollTextAnswer.user_id == user_id)
+    )
     return {a.option_id: a for a in rows}
 
 
@@ -480,11 +552,22 @@ async def next_question(session: AsyncSession, poll: Poll, user_id: int) -> tupl
 
 
 async def save_form_answer(
-    session: AsyncSession, poll: Poll, user_id: int, option_id: int, *, choice: int | None = None, text: str | None = None, now: datetime
+    session: AsyncSession,
+    poll: Poll,
+    user_id: int,
+    option_id: int,
+    *,
+    choice: int | None = None,
+    text: str | None = None,
+    now: datetime,
 ) -> None:
     existing = await session.get(PollTextAnswer, (poll.id, user_id, option_id))
     if existing is None:
-        session.add(PollTextAnswer(poll_id=poll.id, user_id=user_id, option_id=option_id, choice=choice, text=text, answered_at=now))
+        session.add(
+            PollTextAnswer(
+                poll_id=poll.id, user_id=user_id, option_id=option_id, choice=choice, text=text, answered_at=now
+            )
+        )
     else:
         existing.choice, existing.text, existing.answered_at = choice, text, now
     await session.flush()
@@ -502,7 +585,9 @@ async def pending_forms(session: AsyncSession, user_id: int, now: datetime) -> l
     result = []
     for poll in polls:
         answered = await session.scalar(
-            select(func.count()).select_from(PollTextAnswer).where(PollTextAnswer.poll_id == poll.id, PollTextAnswer.user_id == user_id)
+            select(func.count())
+            .select_from(PollTextAnswer)
+            .where(PollTextAnswer.poll_id == poll.id, PollTextAnswer.user_id == user_id)
         )
         if int(answered or 0) < len(poll.options):
             result.append((poll, int(answered or 0)))
@@ -518,13 +603,20 @@ class FormSummary:
 
 
 async def form_summary(session: AsyncSession, poll: Poll) -> FormSummary:
-    recipients = int(await session.scalar(select(func.count()).select_from(PollRecipient).where(PollRecipient.poll_id == poll.id)) or 0)
+    recipients = int(
+        await session.scalar(select(func.count()).select_from(PollRecipient).where(PollRecipient.poll_id == poll.id))
+        or 0
+    )
     per_user = dict(
         (
             await session.execute(
-                select(PollTextAnswer.user_id, func.count()).where(PollTextAnswer.poll_id == poll.id).group_by(PollTextAnswer.user_id)
+                select(PollTextAnswer.user_id, func.count())
+                .where(PollTextAnswer.poll_id == poll.id)
+                .group_by(PollTextAnswer.user_id)
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     completed = sum(1 for n in per_user.values() if n >= len(poll.options))
     counts = {q.id: [0] * len(q.choices) for q in poll.options if q.choices}

@@ -20,8 +20,8 @@ from __future__ import annotations
 import base64
 import enum
 import html
-import re
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -70,7 +70,11 @@ FORGOTTEN_ERROR = "forgotten: the person asked to be forgotten"
 REPORT_TABLE_HINTS = ("report", "signalement")
 # Retention of feature tables that do not declare it themselves (table name -> rule).
 RETENTION_BY_TABLE: dict[str, dict[str, Any]] = {
-    "polls": {"setting": "RETENTION_POLLS_MONTHS", "months": 24, "column": "closes_at"},  # votes and answers go with the poll
+    "polls": {
+        "setting": "RETENTION_POLLS_MONTHS",
+        "months": 24,
+        "column": "closes_at",
+    },  # votes and answers go with the poll
     "crisis_acks": {"setting": "RETENTION_ACKS_MONTHS", "months": 12, "column": "answered_at"},  # who said "bien reçu"
 }
 
@@ -92,7 +96,9 @@ def person_columns(table: Table) -> list[Column[Any]]:
         if not _is_integer(column):
             continue
         to_users = any(fk.column.table.name == User.__tablename__ for fk in column.foreign_keys)
-        named = column.name in PERSON_COLUMN_NAMES or column.name.endswith(("_by", "_user_id")) or column.name == "chat_id"
+        named = (
+            column.name in PERSON_COLUMN_NAMES or column.name.endswith(("_by", "_user_id")) or column.name == "chat_id"
+        )
         if to_users or named:
             found.append(column)
     return found
@@ -177,13 +183,15 @@ async def _named_in(session: AsyncSession, user_id: int, profile: Mapping[Any, A
     found = []
     for purpose, created_at, status, chat_id, payload in rows.all():
         holds = [what for what, forms in (("name", name), ("username", handle)) if forms and _holds(payload, forms)]
-        found.append({
-            "purpose": purpose,
-            "created_at": created_at,
-            "status": status,
-            "to": "group" if chat_id < 0 and not is_pseudonym(chat_id) else "person",
-            "holds": holds or ["name"],  # a PDF cannot be read back: the mention says it names them
-        })
+        found.append(
+            {
+                "purpose": purpose,
+                "created_at": created_at,
+                "status": status,
+                "to": "group" if chat_id < 0 and not is_pseudonym(chat_id) else "person",
+                "holds": holds or ["name"],  # a PDF cannot be read back: the mention says it names them
+            }
+        )
     return found
 
 
@@ -258,7 +266,7 @@ async def _forget_outbox(session: AsyncSession, user_id: int, pseudonym: int) ->
             user_id=case((outbox.c.user_id == user_id, literal(pseudonym, BigInteger)), else_=outbox.c.user_id),
             payload={"forgotten": True},
             message_id=None,
-        )
+        ),
     )
     return result.rowcount or 0
 
@@ -458,7 +466,9 @@ async def purge_expired(session: AsyncSession, *, now: datetime, policy: Retenti
     if policy.outbox_days:
         cutoff = now - timedelta(days=policy.outbox_days)
         outbox = OutboxMessage.__table__
-        await _purge_step(session, "outbox", counts, outbox, and_(outbox.c.status != "pending", outbox.c.created_at < cutoff))
+        await _purge_step(
+            session, "outbox", counts, outbox, and_(outbox.c.status != "pending", outbox.c.created_at < cutoff)
+        )
     if policy.past_meetings_months:
         cutoff = months_ago(now, policy.past_meetings_months)
         sessions = MeetingSession.__table__

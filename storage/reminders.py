@@ -18,16 +18,17 @@ from sqlalchemy.types import JSON, Integer, SmallInteger, String
 
 from storage import core
 from storage.db import dialect_insert
-from storage.models import Meeting, MeetingSession, OutboxMessage, Registration, Send, User
+from storage.models import Meeting, MeetingSession, Membership, OutboxMessage, Registration, Send, User
 from storage.privacy_models import is_person_chat
 from storage.reminders_models import CalendarCopy, ReminderMark
 from storage.types import UTCDateTime
-from storage.models import Membership
 
 LIVE_STATUSES = ("open", "closed")
 
 
-async def sessions_starting_between(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[MeetingSession, Meeting]]:
+async def sessions_starting_between(
+    session: AsyncSession, start: datetime, end: datetime
+) -> list[tuple[MeetingSession, Meeting]]:
     """Sessions not cancelled, of published meetings, starting in (start, end]."""
     rows = await session.execute(
         select(MeetingSession, Meeting)
@@ -54,7 +55,9 @@ async def marks_for(session: AsyncSession, session_ids: list[int]) -> dict[tuple
 
 async def lock_mark(session: AsyncSession, session_id: int, offset: int) -> ReminderMark | None:
     return await session.scalar(
-        select(ReminderMark).where(ReminderMark.session_id == session_id, ReminderMark.offset_min == offset).with_for_update()
+        select(ReminderMark)
+        .where(ReminderMark.session_id == session_id, ReminderMark.offset_min == offset)
+        .with_for_update()
     )
 
 
@@ -78,7 +81,11 @@ async def queue_reminders(
     others = [lang for lang in payloads if lang != default_lang]
     queued = 0
     for lang, payload in payloads.items():
-        language = User.language == lang if lang != default_lang else or_(User.language.is_(None), User.language.not_in(others or ["-"]))
+        language = (
+            User.language == lang
+            if lang != default_lang
+            else or_(User.language.is_(None), User.language.not_in(others or ["-"]))
+        )
         recipients = (
             select(
                 literal(purpose, String()),
@@ -106,8 +113,25 @@ async def queue_reminders(
                 language,
             )
         )
-        columns = ["purpose", "chat_id", "user_id", "send_id", "priority", "method", "payload", "status", "due_at", "not_after", "attempts", "created_at"]
-        stmt = dialect_insert(session, OutboxMessage).from_select(columns, recipients).on_conflict_do_nothing(index_elements=["purpose", "chat_id"])
+        columns = [
+            "purpose",
+            "chat_id",
+            "user_id",
+            "send_id",
+            "priority",
+            "method",
+            "payload",
+            "status",
+            "due_at",
+            "not_after",
+            "attempts",
+            "created_at",
+        ]
+        stmt = (
+            dialect_insert(session, OutboxMessage)
+            .from_select(columns, recipients)
+            .on_conflict_do_nothing(index_elements=["purpose", "chat_id"])
+        )
         result = await core.execute_dml(session, stmt)
         queued += max(result.rowcount or 0, 0)
     return queued
@@ -130,8 +154,10 @@ async def set_registration_muted(session: AsyncSession, user_id: int, session_id
     result = await core.execute_dml(
         session,
         update(Registration)
-        .where(Registration.user_id == user_id, Registration.session_id == session_id, Registration.status != "cancelled")
-        .values(reminders_muted=muted)
+        .where(
+            Registration.user_id == user_id, Registration.session_id == session_id, Registration.status != "cancelled"
+        )
+        .values(reminders_muted=muted),
     )
     return bool(result.rowcount)
 
@@ -139,13 +165,21 @@ async def set_registration_muted(session: AsyncSession, user_id: int, session_id
 async def drop_pending_for(session: AsyncSession, user_id: int, session_id: int | None = None) -> int:
     """A muted person's reminders already queued are not sent."""
     where = [OutboxMessage.user_id == user_id, OutboxMessage.status == "pending"]
-    where.append(OutboxMessage.purpose.like(f"rem:s{session_id}:%") if session_id is not None else OutboxMessage.purpose.like("rem:%"))
-    result = await core.execute_dml(session, update(OutboxMessage).where(*where).values(status="skipped", last_error="reminders muted"))
+    where.append(
+        OutboxMessage.purpose.like(f"rem:s{session_id}:%")
+        if session_id is not None
+        else OutboxMessage.purpose.like("rem:%")
+    )
+    result = await core.execute_dml(
+        session, update(OutboxMessage).where(*where).values(status="skipped", last_error="reminders muted")
+    )
     return result.rowcount or 0
 
 
 # -- calendar files -------------------------------------------------------------------------
-async def record_calendar_copy(session: AsyncSession, user_id: int, session_id: int, sequence: int, now: datetime) -> None:
+async def record_calendar_copy(
+    session: AsyncSession, user_id: int, session_id: int, sequence: int, now: datetime
+) -> None:
     copy = await session.get(CalendarCopy, (user_id, session_id))
     if copy is None:
         session.add(CalendarCopy(user_id=user_id, session_id=session_id, sequence=sequence, sent_at=now))
@@ -161,7 +195,9 @@ async def drop_calendar_copy(session: AsyncSession, user_id: int, session_id: in
     return bool(result.rowcount)
 
 
-async def calendar_holders(session: AsyncSession, session_id: int, *, registered_only: bool) -> list[tuple[int, str | None]]:
+async def calendar_holders(
+    session: AsyncSession, session_id: int, *, registered_only: bool
+) -> list[tuple[int, str | None]]:
     """(user id, language) of reachable people holding an older .ics of this session."""
     stmt = (
         select(User.id, User.language)
@@ -182,7 +218,9 @@ async def calendar_holders(session: AsyncSession, session_id: int, *, registered
 async def may_see_session(session: AsyncSession, user_id: int, session_id: int) -> bool:
     """Registered there (now or before), or a member of the meeting's group."""
     registered = await session.scalar(
-        select(func.count()).select_from(Registration).where(Registration.session_id == session_id, Registration.user_id == user_id)
+        select(func.count())
+        .select_from(Registration)
+        .where(Registration.session_id == session_id, Registration.user_id == user_id)
     )
     if registered:
         return True
@@ -211,7 +249,9 @@ class ChatDelivery:
     error: str | None
 
 
-async def recent_sends(session: AsyncSession, *, created_by: int | None, limit: int = 10) -> list[tuple[Send, dict[str, int]]]:
+async def recent_sends(
+    session: AsyncSession, *, created_by: int | None, limit: int = 10
+) -> list[tuple[Send, dict[str, int]]]:
     """The latest sends (all, or those of one coordinator) with, for each, how many people are in
     each state (a person counted once, by their least advanced message)."""
     stmt = select(Send).order_by(Send.id.desc()).limit(limit)

@@ -42,6 +42,8 @@ class CalendarCopy(Base):
     __tablename__ = "calendar_copies"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("meeting_sessions.id", ondelete="CASCADE"), primary_key=True, index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("meeting_sessions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -58,4 +58,3 @@ async def claim(session: AsyncSession, update_id: int, handler: str, now: dateti
     on the transaction's connection: storage/core.py)."""
     params = {"update_id": update_id, "handler": handler[:64], "handled_at": now or utcnow()}
     return await core.run(session, _claim, params)
-

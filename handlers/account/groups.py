@@ -21,10 +21,10 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.i18n import SafeHTML, t
-from handlers.core.qr import qr_png
 from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, Keyboard, Reply, handler, int_or_none
+from handlers.core.qr import qr_png
 from storage import dialogs
 from storage import groups as store
 from storage import meetings as meetings_store
@@ -159,7 +159,11 @@ def send_invitation(ctx: Ctx, group: Group) -> None:
     """The invitation link as text, then its QR code (a PNG to print or paste in an e-mail)."""
     link = invite_link(ctx, group.id)
     ctx.say("groups.invite", name=group.name, link=link)
-    ctx.send_photo(qr_png(link), caption=ctx.t("groups.invite_qr_caption", name=group.name, link=link), filename=f"qr-groupe-{group.slug}.png")
+    ctx.send_photo(
+        qr_png(link),
+        caption=ctx.t("groups.invite_qr_caption", name=group.name, link=link),
+        filename=f"qr-groupe-{group.slug}.png",
+    )
 
 
 # -- creating a group -------------------------------------------------------------------------

@@ -12,12 +12,12 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import keys_with_prefix, t
-from handlers.core import dialog
 from handlers.account import groups
-from handlers.meetings import meetings
+from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
 from handlers.core.render import session_card
+from handlers.meetings import meetings
 from storage import dialogs
 from storage import groups as groups_store
 from storage import meetings as meetings_store
@@ -126,7 +126,9 @@ async def on_profile(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYP
     names = [g.name for g in await users_store.list_groups(ctx.session) if g.id in group_ids]
     ctx.say(
         "onboarding.profile",
-        keyboard=[[(ctx.t("onboarding.change_profession"), "o:edit:p"), (ctx.t("onboarding.change_groups"), "o:edit:g")]],
+        keyboard=[
+            [(ctx.t("onboarding.change_profession"), "o:edit:p"), (ctx.t("onboarding.change_groups"), "o:edit:g")]
+        ],
         name=ctx.user.display_name,
         profession=ctx.t(f"profession.{ctx.user.profession or 'other'}"),
         groups=", ".join(names) or ctx.t("onboarding.no_group"),
@@ -148,7 +150,9 @@ async def pressed_edit(ctx: Ctx, button: Button) -> None:
     if value != "p" and not await users_store.list_groups(ctx.session):
         await no_group_to_offer(ctx)
         return
-    await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession" if value == "p" else "groups", {"edit": True})
+    await dialogs.start(
+        ctx.session, ctx.user.id, ctx.chat_id, ONBOARDING, "profession" if value == "p" else "groups", {"edit": True}
+    )
     if value == "p":
         await ask_profession(ctx, edit=True)
     else:

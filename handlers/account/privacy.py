@@ -12,8 +12,8 @@ import json
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.account import my_data
 from bot.i18n import SUPPORTED, t
+from handlers.account import my_data
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler, int_or_none
 from storage import privacy as store

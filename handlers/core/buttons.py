@@ -252,4 +252,3 @@ def _log_stale(prefix: str, update: Update, exc: BadButton) -> None:
     raw = (query.data or "") if query is not None else ""
     action = raw[len(prefix) + 1 :].split(":", 1)[0][:16]
     log.info("stale button %s:%s (%s)", prefix, action, exc)
-

@@ -131,7 +131,9 @@ async def flush(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Send the replies a handler prepared, after its transaction committed."""
     api = ctx.services.telegram(context.bot)
     query = update.callback_query
-    answering = asyncio.ensure_future(_answer(ctx, api, query)) if query is not None else None  # alongside the replies: one round trip less per button
+    answering = (
+        asyncio.ensure_future(_answer(ctx, api, query)) if query is not None else None
+    )  # alongside the replies: one round trip less per button
     try:
         await _send_replies(ctx, api, query)
     finally:
@@ -321,4 +323,3 @@ def int_or_none(value: str, *, bits: int = 32) -> int | None:
     number = int(value)
     limit = 1 << (bits - 1)
     return number if -limit <= number < limit else None
-

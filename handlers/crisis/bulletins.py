@@ -28,10 +28,10 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import chats, notify
-from bot.outbox import Failure
 from bot.chats import configured_value
 from bot.dates import format_time
 from bot.i18n import SafeHTML, t
+from bot.outbox import Failure
 from bot.services import Services
 from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonRouter
@@ -115,7 +115,10 @@ def professions_keyboard(ctx: Ctx, chosen: set[str]) -> list[list[tuple[str, str
 
 
 async def groups_keyboard(ctx: Ctx, chosen: set[int]) -> list[list[tuple[str, str]]]:
-    rows = [[(("✅ " if g.id in chosen else "▫️ ") + g.name[:50], f"cb:ag:{g.id}")] for g in await users_store.list_groups(ctx.session)]
+    rows = [
+        [(("✅ " if g.id in chosen else "▫️ ") + g.name[:50], f"cb:ag:{g.id}")]
+        for g in await users_store.list_groups(ctx.session)
+    ]
     rows.append([(ctx.t("crisis.b_audience_done"), "cb:aok:0")])
     return rows
 
@@ -153,7 +156,11 @@ async def show_preview(ctx: Ctx, dialog_row: Dialog, *, edit: bool) -> None:
     who = await audience_label(ctx.session, draft.audience, ctx.lang)
     key = "crisis.b_preview_urgent" if draft.priority == "urgent" else "crisis.b_preview_digest"
     text = "\n\n".join(
-        [ctx.t("crisis.b_preview_head"), bulletin_text(preview, ctx.lang, number=ctx.t("crisis.b_new_number")), ctx.tn(key, size, audience=who)]
+        [
+            ctx.t("crisis.b_preview_head"),
+            bulletin_text(preview, ctx.lang, number=ctx.t("crisis.b_new_number")),
+            ctx.tn(key, size, audience=who),
+        ]
     )
     if configured_value(ctx.services.settings, chats.CHANNEL) is None:
         text += "\n\n" + ctx.t("crisis.b_no_channel")
@@ -420,7 +427,9 @@ async def queue_channel_post(session: AsyncSession, bulletin: Bulletin, channel:
     )
     if bulletin.attachment_file_id:
         method, file_payload = attachment_payload(
-            bulletin.attachment_kind, bulletin.attachment_file_id, t("crisis.post_attachment_caption", bulletin.lang, number=bulletin.id, title=bulletin.title)
+            bulletin.attachment_kind,
+            bulletin.attachment_file_id,
+            t("crisis.post_attachment_caption", bulletin.lang, number=bulletin.id, title=bulletin.title),
         )
         await outbox.enqueue(
             session,
@@ -437,7 +446,9 @@ MAY_STILL_GO = ("pending", "sending", "refused")  # a channel post that may stil
 
 
 async def _post(session: AsyncSession, bulletin_id: int) -> OutboxMessage | None:
-    return await session.scalar(select(OutboxMessage).where(OutboxMessage.purpose == store.channel_purpose(bulletin_id)))
+    return await session.scalar(
+        select(OutboxMessage).where(OutboxMessage.purpose == store.channel_purpose(bulletin_id))
+    )
 
 
 async def queue_channel_edit(session: AsyncSession, old: Bulletin) -> bool:
@@ -458,12 +469,21 @@ async def queue_channel_edit(session: AsyncSession, old: Bulletin) -> bool:
     successor = await _post(session, old.replaced_by_id)
     if successor is not None and successor.status in MAY_STILL_GO:
         return False
-    link = channel_link(post.chat_id, successor.message_id) if successor is not None and successor.status == "sent" else None
+    link = (
+        channel_link(post.chat_id, successor.message_id)
+        if successor is not None and successor.status == "sent"
+        else None
+    )
     text = bulletin_text(old, old.lang, replaced_by=old.replaced_by_id, replaced_link=link)
     payload = notify.message_payload(text)
     payload["message_id"] = post.message_id
     await outbox.enqueue(
-        session, purpose=f"bulletin:{old.id}:replaced", chat_id=post.chat_id, payload=payload, method="editMessageText", priority=outbox.HIGH
+        session,
+        purpose=f"bulletin:{old.id}:replaced",
+        chat_id=post.chat_id,
+        payload=payload,
+        method="editMessageText",
+        priority=outbox.HIGH,
     )
     old.channel_edit_done = True
     return True
@@ -484,7 +504,8 @@ async def after_channel_post(session: AsyncSession, row_id: int) -> None:
 
 
 async def on_message_sent(session: AsyncSession, row_id: int, chat_id: int, result: Any) -> None:
-    """After-send hook for every sendMessage: a channel or group post may be a bulletin's (private sends return at once)."""
+    """After-send hook for every sendMessage: a post to a channel or group may be a bulletin's
+    (private sends return at once)."""
     if chat_id < 0:
         await after_channel_post(session, row_id)
 
@@ -546,7 +567,13 @@ async def reroute_to_members(session: AsyncSession, services: Services, failure:
     return len(rows)
 
 
-CRISIS_PURPOSES = ("bulletin", "crisis", "digest", "report", "kit")  # outbox rows whose failure on_crisis_row_failed hears
+CRISIS_PURPOSES = (
+    "bulletin",
+    "crisis",
+    "digest",
+    "report",
+    "kit",
+)  # outbox rows whose failure on_crisis_row_failed hears
 
 
 def republish_keyboard(bulletin_id: int, lang: str) -> list[list[tuple[str, str]]]:
@@ -557,7 +584,7 @@ def republish_keyboard(bulletin_id: int, lang: str) -> list[list[tuple[str, str]
 
 
 async def republish(session: AsyncSession, services: Services, bulletin: Bulletin, bot: Any) -> str:
-    """"Republier": the post (and its file) sent again in place, or queued if it never was.
+    """ "Republier": the post (and its file) sent again in place, or queued if it never was.
 
     Returns what happened: "queued", "posted" (already in the channel), "under_way" or
     "no_channel". The rows go to the channel as it is now (a moved chat, a changed setting).

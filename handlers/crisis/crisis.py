@@ -14,12 +14,12 @@ from bot.dates import When, format_when
 from bot.i18n import t, tn
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler
+from handlers.crisis.digest import next_digest_at
+from handlers.crisis.reports import deliver_waiting_reports
 from handlers.crisis.shared import cell_chat_id, channel_chat_id, require_cell, tell_cell
 from storage import crisis as store
 from storage import outbox
 from storage import users as users_store
-from handlers.crisis.digest import next_digest_at
-from handlers.crisis.reports import deliver_waiting_reports
 
 router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
@@ -159,7 +159,9 @@ async def on_phone(ctx: Ctx, update: Update, context: ContextTypes.DEFAULT_TYPE)
     arg = " ".join(context.args or []).strip()
     if not arg:
         if ctx.user.phone:
-            ctx.say("crisis.phone_shared", [[(ctx.t("crisis.phone_button_unshare"), "tel:off:0")]], phone=ctx.user.phone)
+            ctx.say(
+                "crisis.phone_shared", [[(ctx.t("crisis.phone_button_unshare"), "tel:off:0")]], phone=ctx.user.phone
+            )
         else:
             ctx.say("crisis.phone_not_shared")
         return
@@ -181,4 +183,3 @@ async def pressed_phone_off(ctx: Ctx, button: Button) -> None:
     ctx.user.phone = None
     ctx.answer(ctx.t("crisis.phone_unshared"))
     ctx.edit(ctx.t("crisis.phone_unshared"))
-

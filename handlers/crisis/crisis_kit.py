@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.dates import When, format_moment, format_when
 from bot.i18n import t
 from bot.services import Services
+from handlers.crisis.shared import category_label, priority_label, source_label
 from storage import crisis as store
 from storage import meetings as meetings_store
 from storage import users as users_store
-from handlers.crisis.shared import category_label, priority_label, source_label
-
 
 
 def _font_dir() -> Path:
@@ -31,6 +30,7 @@ def _font_dir() -> Path:
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
 
 _NO_GLYPH = re.compile("[\U00010000-\U0010ffff\ufe0f\u200d]")  # emoji: not in DejaVu Sans
 
@@ -103,7 +103,9 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
         (
             group.name,
             [
-                KitContact(u.display_name, t(f"profession.{u.profession or 'other'}", lang, html=False), u.phone or no_phone)
+                KitContact(
+                    u.display_name, t(f"profession.{u.profession or 'other'}", lang, html=False), u.phone or no_phone
+                )
                 for u in members
             ],
         )
@@ -115,7 +117,9 @@ async def gather(session: AsyncSession, services: Services, *, now: datetime, la
     meetings = [
         KitMeeting(
             v.meeting.title,
-            format_when(When(v.session.starts_at, v.session.ends_at, v.session.has_time), lang, services.settings.timezone),
+            format_when(
+                When(v.session.starts_at, v.session.ends_at, v.session.has_time), lang, services.settings.timezone
+            ),
             ", ".join(p for p in (v.session.site, v.session.address) if p) or place_tbd,
         )
         for v in views
@@ -181,7 +185,11 @@ def render(data: KitData, lang: str) -> bytes:
     heading(t("crisis.kit_section_directory", lang, html=False))
     if not data.directory:
         para(t("crisis.kit_empty_directory", lang, html=False))
-    columns = (t("crisis.kit_col_name", lang, html=False), t("crisis.kit_col_profession", lang, html=False), t("crisis.kit_col_phone", lang, html=False))
+    columns = (
+        t("crisis.kit_col_name", lang, html=False),
+        t("crisis.kit_col_profession", lang, html=False),
+        t("crisis.kit_col_phone", lang, html=False),
+    )
     for group_name, contacts in data.directory:
         para(group_name, 11, bold=True)
         pdf.set_font("DejaVu", size=9)
@@ -203,4 +211,3 @@ def render(data: KitData, lang: str) -> bytes:
         para(f"{m.when} — {m.place}", 9)
         pdf.ln(1)
     return bytes(pdf.output())
-

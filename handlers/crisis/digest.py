@@ -33,18 +33,21 @@ from bot.i18n import SafeHTML, t, tn
 from bot.notify import message_payload
 from bot.services import Services
 from bot.transport import file_param
+from handlers.crisis.bulletins import fix_channel_edits
+from handlers.crisis.crisis_kit import gather, kit_filename, render
+from handlers.crisis.reports import deliver_waiting_reports
+from handlers.crisis.shared import (
+    PRIORITY_ICONS,
+    category_label,
+    cell_targets,
+    channel_chat_id,
+    channel_link,
+    source_label,
+)
 from storage import crisis as store
 from storage import outbox
 from storage.crisis_models import Bulletin
 from storage.models import utcnow
-from handlers.crisis.bulletins import fix_channel_edits
-from handlers.crisis.crisis_kit import gather, kit_filename, render
-from handlers.crisis.reports import deliver_waiting_reports
-from handlers.crisis.shared import PRIORITY_ICONS, source_label
-from handlers.crisis.shared import category_label
-from handlers.crisis.shared import cell_targets
-from handlers.crisis.shared import channel_chat_id
-from handlers.crisis.shared import channel_link
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +182,12 @@ def pack(sections: Sequence[tuple[str, str, Sequence[str]]], budget: int) -> lis
 
 
 def digest_messages(
-    bulletins: Sequence[Bulletin], lang: str, links: dict[int, str], *, header: Callable[[int, int], str], footer: str = ""
+    bulletins: Sequence[Bulletin],
+    lang: str,
+    links: dict[int, str],
+    *,
+    header: Callable[[int, int], str],
+    footer: str = "",
 ) -> list[str]:
     """The digest as ready-to-send HTML messages, grouped by category."""
     by_category: dict[str, list[Bulletin]] = defaultdict(list)
@@ -279,7 +287,13 @@ async def run_digest(services: Services, now: datetime | None = None, bot: Bot |
 
 
 async def _queue_personal(
-    session: AsyncSession, services: Services, run_id: int, bulletins: Sequence[Bulletin], links: dict[int, str], slot: datetime, now: datetime
+    session: AsyncSession,
+    services: Services,
+    run_id: int,
+    bulletins: Sequence[Bulletin],
+    links: dict[int, str],
+    slot: datetime,
+    now: datetime,
 ) -> int:
     """Each professional's own digest: their categories, bulletins addressed to them."""
     readers, outs = await store.digest_readers(session)
@@ -342,7 +356,10 @@ async def run_kit(services: Services, now: datetime | None = None) -> bool:
         if run is None:  # another process was quicker
             return False
         payload = {"document": spec, "caption": t("crisis.kit_caption_scheduled", lang), "parse_mode": "HTML"}
-        rows = [{"purpose": f"kit:{run.id}", "chat_id": chat, "payload": payload} for chat in await cell_targets(session, services)]
+        rows = [
+            {"purpose": f"kit:{run.id}", "chat_id": chat, "payload": payload}
+            for chat in await cell_targets(session, services)
+        ]
         await outbox.enqueue_many(session, rows, method="sendDocument", priority=outbox.NORMAL, mentions=data.people)
         run.items = len(rows)
     services.wake_outbox()

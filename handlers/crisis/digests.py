@@ -10,9 +10,9 @@ import asyncio
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.crisis.crisis_kit import gather, kit_filename, render
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, send_late
+from handlers.crisis.crisis_kit import gather, kit_filename, render
 from handlers.crisis.shared import category_label, require_cell
 from storage import crisis as store
 

@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import notify
+from bot import flood, notify
 from bot.dates import format_moment
 from bot.i18n import SafeHTML, t
 from bot.services import Services
-from handlers.crisis import bulletins
 from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, int_or_none
+from handlers.crisis import bulletins
 from handlers.crisis.shared import (
     attachment_payload,
     category_label,
@@ -40,7 +40,6 @@ from storage import crisis as store
 from storage import dialogs, outbox
 from storage.crisis_models import FieldReport
 from storage.models import Dialog, User
-from bot import flood
 
 router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
@@ -53,7 +52,9 @@ CARDS_IN_SUMMARY = 5  # open reports shown with their buttons under /signalement
 
 
 # -- how a report reads -------------------------------------------------------------------------
-def report_text(report: FieldReport, sender: User | None, lang: str, *, handled_by: str | None = None, draft: bool = False) -> str:
+def report_text(
+    report: FieldReport, sender: User | None, lang: str, *, handled_by: str | None = None, draft: bool = False
+) -> str:
     head = "crisis.r_card_head_draft" if draft else "crisis.r_card_head"
     lines = [
         t(head, lang, number=report.id, category=category_label(report.category, lang)),
@@ -61,7 +62,13 @@ def report_text(report: FieldReport, sender: User | None, lang: str, *, handled_
     ]
     if report.product:
         lines.append(
-            t("crisis.r_card_shortage", lang, product=report.product, place=report.place or "—", stock=stock_label(report.stock or "low", lang))
+            t(
+                "crisis.r_card_shortage",
+                lang,
+                product=report.product,
+                place=report.place or "—",
+                stock=stock_label(report.stock or "low", lang),
+            )
         )
     if report.text:
         lines.append(t("crisis.r_card_text", lang, text=report.text))
@@ -77,7 +84,12 @@ def report_text(report: FieldReport, sender: User | None, lang: str, *, handled_
 
 
 def cell_keyboard(report_id: int, lang: str) -> list[list[tuple[str, str]]]:
-    return [[(t("crisis.r_button_reply", lang, html=False), f"cr:ans:{report_id}"), (t("crisis.r_button_done", lang, html=False), f"cr:done:{report_id}")]]
+    return [
+        [
+            (t("crisis.r_button_reply", lang, html=False), f"cr:ans:{report_id}"),
+            (t("crisis.r_button_done", lang, html=False), f"cr:done:{report_id}"),
+        ]
+    ]
 
 
 def draft_report(data: dict[str, Any]) -> FieldReport:
@@ -165,7 +177,9 @@ async def step_file(ctx: Ctx, row: Dialog, text: str) -> None:
 async def show_confirmation(ctx: Ctx, row: Dialog, *, edit: bool = False, **changes: Any) -> None:
     dialogs.advance(row, "confirm", **changes)
     text = ctx.t("crisis.r_confirm", card=SafeHTML(report_text(draft_report(row.data), None, ctx.lang, draft=True)))
-    (ctx.edit if edit else ctx.send)(text, [[(ctx.t("crisis.r_send"), "rp:send:0"), (ctx.t("common.cancel"), "rp:no:0")]])
+    (ctx.edit if edit else ctx.send)(
+        text, [[(ctx.t("crisis.r_send"), "rp:send:0"), (ctx.t("common.cancel"), "rp:no:0")]]
+    )
 
 
 def _report_step(action: str, step: str | None, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> None:
@@ -241,8 +255,12 @@ async def queue_to_cell(
             }
         )
         if report.file_id:
-            method, payload = attachment_payload(report.file_kind, report.file_id, t("crisis.r_file_caption", lang, number=report.id))
-            files.append({"purpose": f"report:{report.id}:file", "chat_id": target, "payload": payload, "method": method})
+            method, payload = attachment_payload(
+                report.file_kind, report.file_id, t("crisis.r_file_caption", lang, number=report.id)
+            )
+            files.append(
+                {"purpose": f"report:{report.id}:file", "chat_id": target, "payload": payload, "method": method}
+            )
     await outbox.enqueue_many(session, rows, priority=outbox.HIGH)
     await outbox.enqueue_many(session, files, priority=outbox.HIGH)
     return targets
@@ -321,7 +339,10 @@ async def pressed_cell(ctx: Ctx, button: Button) -> None:
             ctx.answer(ctx.t("crisis.r_already_handled"))
             return
         ctx.answer(ctx.t("crisis.r_handled_toast", number=report.id))
-        ctx.edit(report_text(report, sender, ctx.lang, handled_by=ctx.user.display_name), [[(ctx.t("crisis.r_button_reply"), f"cr:ans:{report.id}")]])
+        ctx.edit(
+            report_text(report, sender, ctx.lang, handled_by=ctx.user.display_name),
+            [[(ctx.t("crisis.r_button_reply"), f"cr:ans:{report.id}")]],
+        )
         if sender is not None:
             await notify.notify(
                 ctx.session,
@@ -337,7 +358,9 @@ async def pressed_cell(ctx: Ctx, button: Button) -> None:
         return
     await dialogs.start(ctx.session, ctx.user.id, ctx.user.id, REPLY_FLOW, "text", {"report_id": report.id})
     ctx.answer(ctx.t("crisis.r_reply_toast"))
-    ctx.replies.append(Reply(ctx.t("crisis.r_ask_reply", number=report.id, name=sender.display_name), chat_id=ctx.user.id))
+    ctx.replies.append(
+        Reply(ctx.t("crisis.r_ask_reply", number=report.id, name=sender.display_name), chat_id=ctx.user.id)
+    )
 
 
 router.on("cr", "ans", pressed_cell, args=1)
@@ -366,7 +389,14 @@ async def step_reply(ctx: Ctx, row: Dialog, text: str) -> None:
         [report.user_id],
         purpose=f"report:{number}:reply:{report.replies}",
         render=lambda lang: (
-            t("crisis.r_reply_notice", lang, number=number, category=category_label(category, lang), commune=commune, text=body),
+            t(
+                "crisis.r_reply_notice",
+                lang,
+                number=number,
+                category=category_label(category, lang),
+                commune=commune,
+                text=body,
+            ),
             None,
         ),
         default_lang=ctx.services.settings.default_locale,
@@ -392,7 +422,10 @@ async def on_reports_summary(ctx: Ctx, update: Update, context: ContextTypes.DEF
     period = ctx.tn("crisis.r_period", days)
     head = ctx.t("crisis.r_summary_head", period=period, total=summary.total, open=summary.open)
     lines = [head, "", ctx.t("crisis.r_summary_by_category")]
-    lines += [ctx.t("crisis.r_summary_line", label=category_label(c, ctx.lang), n=n, open=o) for c, n, o in summary.by_category]
+    lines += [
+        ctx.t("crisis.r_summary_line", label=category_label(c, ctx.lang), n=n, open=o)
+        for c, n, o in summary.by_category
+    ]
     lines += ["", ctx.t("crisis.r_summary_by_commune")]
     lines += [ctx.t("crisis.r_summary_line", label=c, n=n, open=o) for c, n, o in summary.by_commune]
     if summary.open_reports:

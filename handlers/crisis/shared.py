@@ -149,7 +149,12 @@ async def audience_label(session: AsyncSession, audience: dict[str, Any], lang: 
 
 # -- how a bulletin reads -----------------------------------------------------------------------
 def bulletin_text(
-    b: Bulletin, lang: str, *, replaced_by: int | None = None, replaced_link: str | None = None, number: int | str | None = None
+    b: Bulletin,
+    lang: str,
+    *,
+    replaced_by: int | None = None,
+    replaced_link: str | None = None,
+    number: int | str | None = None,
 ) -> str:
     """The bulletin as posted in the channel (HTML); a replaced one says so on top."""
     lines: list[str] = []
@@ -183,7 +188,12 @@ def bulletin_text(
 
 
 def ack_keyboard(bulletin_id: int, lang: str) -> list[list[tuple[str, str]]]:
-    return [[(t("crisis.button_ack", lang, html=False), f"ca:ok:{bulletin_id}"), (t("crisis.button_not_concerned", lang, html=False), f"ca:no:{bulletin_id}")]]
+    return [
+        [
+            (t("crisis.button_ack", lang, html=False), f"ca:ok:{bulletin_id}"),
+            (t("crisis.button_not_concerned", lang, html=False), f"ca:no:{bulletin_id}"),
+        ]
+    ]
 
 
 def urgent_text(b: Bulletin, lang: str, *, reminder: bool = False, answer: str | None = None) -> str:
@@ -204,4 +214,3 @@ def attachment_payload(kind: str | None, file_id: str, caption: str) -> tuple[st
 
 def keyboard_rows(buttons: Sequence[tuple[str, str]], per_row: int = 2) -> list[list[tuple[str, str]]]:
     return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
-

@@ -20,13 +20,13 @@ from telegram.ext import ContextTypes
 
 from bot import notify
 from bot.dates import When, format_when
-from handlers.meetings.export import filename_for, registrants_csv
 from bot.i18n import t
-from handlers.core.qr import qr_png
-from handlers.meetings.session_events import on_session_changed
 from handlers.core import dialog
 from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, handler
+from handlers.core.qr import qr_png
+from handlers.core.render import meeting_picker, session_label, when_text
+from handlers.meetings.export import filename_for, registrants_csv
 from handlers.meetings.meetings import announce_promotions
 from handlers.meetings.new_meeting import (
     AnswerError,
@@ -35,12 +35,12 @@ from handlers.meetings.new_meeting import (
     hint_text,
     place_label,
     propose_date,
-    venue_text,
     read_capacity,
     read_place,
+    venue_text,
     when_from_data,
 )
-from handlers.core.render import meeting_picker, session_label, when_text
+from handlers.meetings.session_events import on_session_changed
 from storage import dialogs
 from storage import meetings as store
 from storage.models import Dialog, Meeting, MeetingSession
@@ -149,7 +149,14 @@ async def show_links(ctx: Ctx, meeting: Meeting) -> None:
         return
     lines = [ctx.t("coord.links_header", title=meeting.title)]
     for ms in sessions:
-        lines.append(ctx.t("coord.link_line", when=when_text(ms, ctx.lang, tz), place=place_label(ctx, ms.site, ms.address), link=deep_link(ctx, ms.id)))
+        lines.append(
+            ctx.t(
+                "coord.link_line",
+                when=when_text(ms, ctx.lang, tz),
+                place=place_label(ctx, ms.site, ms.address),
+                link=deep_link(ctx, ms.id),
+            )
+        )
     lines.append(ctx.t("coord.links_footer"))
     ctx.edit("\n\n".join(lines))
     for ms in sessions:
@@ -262,7 +269,13 @@ async def step_edit_date(ctx: Ctx, d: Dialog, text: str) -> None:
     ms = await dialog_session(ctx, d)
     if ms is None:
         return
-    propose_date(ctx, d, text, button=lambda action, proposal: f"co:{action}:{ms.id}:{proposal}", save_as=lambda when: {"when": when})
+    propose_date(
+        ctx,
+        d,
+        text,
+        button=lambda action, proposal: f"co:{action}:{ms.id}:{proposal}",
+        save_as=lambda when: {"when": when},
+    )
 
 
 async def step_edit_place(ctx: Ctx, d: Dialog, text: str) -> None:
@@ -296,7 +309,9 @@ async def pressed_date_ok(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
     tz = ctx.services.settings.timezone
     old = When(ms.starts_at, ms.ends_at, ms.has_time)
     new = when_from_data(d.data["when"])
-    updated = await store.update_session(ctx.session, ms.id, starts_at=new.start, ends_at=new.end, has_time=new.has_time)
+    updated = await store.update_session(
+        ctx.session, ms.id, starts_at=new.start, ends_at=new.end, has_time=new.has_time
+    )
     if updated is None:
         return
     ms = updated
@@ -306,7 +321,13 @@ async def pressed_date_ok(ctx: Ctx, ms: MeetingSession, proposal: int) -> None:
         ctx,
         ms,
         f"changed:s{ms.id}:v{ms.version}",
-        lambda lang: t("coord.notify.date_changed", lang, title=title, old=format_when(old, lang, tz), new=format_when(new, lang, tz)),
+        lambda lang: t(
+            "coord.notify.date_changed",
+            lang,
+            title=title,
+            old=format_when(old, lang, tz),
+            new=format_when(new, lang, tz),
+        ),
     )
     await on_session_changed(ctx.services, ctx.session, ms, "date")
     ctx.edit(ctx.tn("coord.edit.date_done", told, when=format_when(new, ctx.lang, tz)))
@@ -344,7 +365,11 @@ async def apply_place(ctx: Ctx, ms: MeetingSession, site: str | None, address: s
         updated,
         f"changed:s{updated.id}:v{updated.version}",
         lambda lang: t(
-            "coord.notify.place_changed", lang, title=title, when=when_text(updated, lang, tz), place=venue_text(lang, site, address)
+            "coord.notify.place_changed",
+            lang,
+            title=title,
+            when=when_text(updated, lang, tz),
+            place=venue_text(lang, site, address),
         ),
     )
     await on_session_changed(ctx.services, ctx.session, updated, "place")
@@ -390,7 +415,10 @@ async def ask_cancel(ctx: Ctx, ms: MeetingSession) -> None:
             title=ms.meeting.title,
             when=when_text(ms, ctx.lang, ctx.services.settings.timezone),
         ),
-        [[(ctx.t("coord.button_cancel_yes"), f"co:cxlok:{ms.id}")], [(ctx.t("coord.button_cancel_no"), f"co:keep:{ms.id}")]],
+        [
+            [(ctx.t("coord.button_cancel_yes"), f"co:cxlok:{ms.id}")],
+            [(ctx.t("coord.button_cancel_no"), f"co:keep:{ms.id}")],
+        ],
     )
 
 
@@ -422,7 +450,10 @@ async def tell_registrants(ctx: Ctx, ms: MeetingSession, purpose: str, text: Cal
         ctx.session,
         ids,
         purpose=purpose,
-        render=lambda lang: (text(lang), [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")]] if ms.status != "cancelled" else None),
+        render=lambda lang: (
+            text(lang),
+            [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")]] if ms.status != "cancelled" else None,
+        ),
         default_lang=ctx.services.settings.default_locale,
     )
     ctx.wake_outbox = True
@@ -482,5 +513,10 @@ router.on("co", "keep", _on_session(keep_session), args=1)
 
 # The guided conversations of this module, installed by handlers.install.
 FLOWS: dict[str, dict[str, dialog.StepFn]] = {
-    EDIT_FLOW: {"date": step_edit_date, "date_confirm": step_edit_date, "place": step_edit_place, "capacity": step_edit_capacity},
+    EDIT_FLOW: {
+        "date": step_edit_date,
+        "date_confirm": step_edit_date,
+        "place": step_edit_place,
+        "capacity": step_edit_capacity,
+    },
 }

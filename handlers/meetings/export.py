@@ -65,7 +65,7 @@ def registrants_csv(rows: Iterable[tuple[MeetingSession, Registration, User | No
 
 
 def filename_for(title: str, prefix: str = "inscrits") -> str:
-    """"inscrits-rencontre-ville-hopital.csv": ASCII only, so every mail client keeps it."""
+    """ "inscrits-rencontre-ville-hopital.csv": ASCII only, so every mail client keeps it."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:50].strip("-")
     return f"{prefix}-{slug or 'rencontre'}.csv"

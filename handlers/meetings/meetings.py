@@ -6,11 +6,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import notify
-from handlers.meetings import ics
 from bot.i18n import SafeHTML, t
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler
 from handlers.core.render import SessionLike, place_text, session_card, session_label, session_picker, when_text
+from handlers.meetings import ics
 from storage import meetings as store
 from storage import reminders as reminders_store
 from storage.meetings import SessionView
@@ -22,7 +22,15 @@ PAGE_SIZE = 5
 
 def register_button(ctx: Ctx, view: SessionView) -> list[tuple[str, str]]:
     if view.my_status is not None:
-        return [(ctx.t("meetings.button_cancel", label=session_label(view.session, view.meeting, ctx.lang, ctx.services.settings.timezone)), f"m:can:{view.session.id}")]
+        return [
+            (
+                ctx.t(
+                    "meetings.button_cancel",
+                    label=session_label(view.session, view.meeting, ctx.lang, ctx.services.settings.timezone),
+                ),
+                f"m:can:{view.session.id}",
+            )
+        ]
     label = session_label(view.session, view.meeting, ctx.lang, ctx.services.settings.timezone)
     return [(ctx.t("meetings.button_register", label=label), f"m:reg:{view.session.id}")]
 
@@ -161,7 +169,11 @@ async def register(ctx: Ctx, session_id: int) -> None:
         text = ctx.t(key, position=result.position)
     else:
         text = ctx.t(RESULT_KEYS[result.outcome])
-    if result.session is not None and result.meeting is not None and result.outcome in ("confirmed", "waitlisted", "already_confirmed", "already_waitlisted"):
+    if (
+        result.session is not None
+        and result.meeting is not None
+        and result.outcome in ("confirmed", "waitlisted", "already_confirmed", "already_waitlisted")
+    ):
         text = f"{text}\n\n" + session_summary(ctx, result.meeting.title, result.session)
     ctx.answer(text.split("\n", 1)[0][:190])
     keyboard = None
@@ -181,7 +193,7 @@ def session_summary(ctx: Ctx, title: str, ms: SessionLike) -> str:
 
 
 async def ask_cancel(ctx: Ctx, session_id: int) -> None:
-    """"Se désinscrire" and "Je ne pourrai pas venir" ask first: a seat given up goes to the next person."""
+    """ "Se désinscrire" and "Je ne pourrai pas venir" ask first: a seat given up goes to the next person."""
     view = await store.session_view(ctx.session, session_id, ctx.user.id)
     if view is None or view.my_status is None:
         ctx.answer(ctx.t("meetings.not_registered"))
@@ -225,7 +237,10 @@ async def announce_promotions(ctx: Ctx, ms: store.MeetingSession, user_ids: list
         purpose=f"promoted:s{ms.id}:upd{ctx.update_id}",  # one notice per seat given, whatever the clock
         render=lambda lang: (
             t("meetings.promoted", lang, summary=SafeHTML(summary_text(ms.meeting.title, ms, lang, tz))),
-            [[(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")], [(t("reminders.button_calendar", lang), f"m:ics:{ms.id}")]],
+            [
+                [(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")],
+                [(t("reminders.button_calendar", lang), f"m:ics:{ms.id}")],
+            ],
         ),
         default_lang=ctx.services.settings.default_locale,
     )
@@ -240,9 +255,13 @@ async def list_mine(ctx: Ctx, key: str) -> None:
     tz = ctx.services.settings.timezone
     lines, keyboard = [ctx.t(key)], []
     for reg, ms, meeting in rows:
-        status = ctx.t("meetings.status_confirmed") if reg.status == "confirmed" else ctx.t("meetings.status_waitlisted")
+        status = (
+            ctx.t("meetings.status_confirmed") if reg.status == "confirmed" else ctx.t("meetings.status_waitlisted")
+        )
         lines.append(ctx.t("meetings.mine_line", title=meeting.title, when=when_text(ms, ctx.lang, tz), status=status))
-        keyboard.append([(ctx.t("meetings.button_cancel", label=session_label(ms, meeting, ctx.lang, tz)), f"m:can:{ms.id}")])
+        keyboard.append(
+            [(ctx.t("meetings.button_cancel", label=session_label(ms, meeting, ctx.lang, tz)), f"m:can:{ms.id}")]
+        )
     ctx.send("\n\n".join(lines), keyboard)
 
 

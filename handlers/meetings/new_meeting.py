@@ -11,9 +11,9 @@ The small parsers here (date, place, capacity) are shared with /gerer (handlers/
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -67,7 +67,14 @@ def hint_text(ctx: Ctx) -> str:
     return date_hint(ctx.lang, ctx.now, ctx.services.settings.timezone)
 
 
-def propose_date(ctx: Ctx, d: Dialog, text: str, *, button: Callable[[str, int], str], save_as: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+def propose_date(
+    ctx: Ctx,
+    d: Dialog,
+    text: str,
+    *,
+    button: Callable[[str, int], str],
+    save_as: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
     """Read a typed date and show it back in French with "Oui" / "Non, je corrige" buttons.
 
     Each proposal gets a number carried by its buttons (`button(action, proposal)`), so an
@@ -83,18 +90,33 @@ def propose_date(ctx: Ctx, d: Dialog, text: str, *, button: Callable[[str, int],
     dialogs.advance(d, "date_confirm", proposal=proposal, **save_as(when_to_data(when)))
     ctx.say(
         "coord.confirm_date",
-        [[(ctx.t("coord.button_date_ok"), button("dok", proposal)), (ctx.t("coord.button_date_fix"), button("dno", proposal))]],
+        [
+            [
+                (ctx.t("coord.button_date_ok"), button("dok", proposal)),
+                (ctx.t("coord.button_date_fix"), button("dno", proposal)),
+            ]
+        ],
         when=format_when(when, ctx.lang, ctx.services.settings.timezone),
     )
 
 
 def when_to_data(when: When) -> dict[str, Any]:
-    return {"start": when.start.isoformat(), "end": when.end.isoformat() if when.end else None, "has_time": when.has_time, "period": when.period}
+    return {
+        "start": when.start.isoformat(),
+        "end": when.end.isoformat() if when.end else None,
+        "has_time": when.has_time,
+        "period": when.period,
+    }
 
 
 def when_from_data(data: dict[str, Any]) -> When:
     end = data.get("end")
-    return When(datetime.fromisoformat(data["start"]), datetime.fromisoformat(end) if end else None, bool(data["has_time"]), data.get("period"))
+    return When(
+        datetime.fromisoformat(data["start"]),
+        datetime.fromisoformat(end) if end else None,
+        bool(data["has_time"]),
+        data.get("period"),
+    )
 
 
 def read_place(text: str) -> tuple[str, str | None]:
@@ -231,7 +253,13 @@ def ask_date(ctx: Ctx, d: Dialog) -> None:
 
 async def step_date(ctx: Ctx, d: Dialog, text: str) -> None:
     """A typed date (also accepted while the previous one awaits confirmation: a correction)."""
-    propose_date(ctx, d, text, button=lambda action, proposal: f"nr:{action}:{proposal}", save_as=lambda when: {"current": {"when": when}})
+    propose_date(
+        ctx,
+        d,
+        text,
+        button=lambda action, proposal: f"nr:{action}:{proposal}",
+        save_as=lambda when: {"current": {"when": when}},
+    )
 
 
 def ask_place(ctx: Ctx) -> None:
@@ -309,9 +337,16 @@ async def publish(ctx: Ctx, d: Dialog) -> None:
     drafts = []
     for s in draft.sessions:
         when = when_from_data(s["when"])
-        drafts.append(store.SessionDraft(when.start, when.end, when.has_time, s.get("site"), s.get("address"), s.get("capacity")))
+        drafts.append(
+            store.SessionDraft(when.start, when.end, when.has_time, s.get("site"), s.get("address"), s.get("capacity"))
+        )
     meeting = await store.create_meeting(
-        ctx.session, group_id=draft.group_id, title=draft.title, theme=draft.theme, created_by=ctx.user.id, sessions=drafts
+        ctx.session,
+        group_id=draft.group_id,
+        title=draft.title,
+        theme=draft.theme,
+        created_by=ctx.user.id,
+        sessions=drafts,
     )
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
     tz = ctx.services.settings.timezone
@@ -465,11 +500,11 @@ router.guard("nr", coordinators_only)
 # The guided conversations of this module, installed by handlers.install.
 FLOWS: dict[str, dict[str, dialog.StepFn]] = {
     FLOW: {
-            "title": step_title,
-            "theme": step_theme,
-            "date": step_date,
-            "date_confirm": step_date,
-            "place": step_place,
-            "capacity": step_capacity,
-        },
+        "title": step_title,
+        "theme": step_theme,
+        "date": step_date,
+        "date_confirm": step_date,
+        "place": step_place,
+        "capacity": step_capacity,
+    },
 }

@@ -39,9 +39,13 @@ def vote_message(
     poll: Poll, results: list[store.SlotResult], mine: dict[int, int], lang: str, tz: str
 ) -> tuple[str, list[list[tuple[str, str]]] | None]:
     """The table a professional sees (running totals, their own answers) and its buttons."""
-    lines = [t("polls.dates.vote_header", lang, title=poll.question, deadline=format_deadline(poll.closes_at, lang, tz))]
+    lines = [
+        t("polls.dates.vote_header", lang, title=poll.question, deadline=format_deadline(poll.closes_at, lang, tz))
+    ]
     for i, r in enumerate(results, 1):
-        line = t("polls.dates.slot_line", lang, n=i, when=slot_text(r.option, lang, tz), yes=r.yes, maybe=r.maybe, no=r.no)
+        line = t(
+            "polls.dates.slot_line", lang, n=i, when=slot_text(r.option, lang, tz), yes=r.yes, maybe=r.maybe, no=r.no
+        )
         if r.option.id in mine:
             line += " " + t("polls.dates.your_answer", lang, answer=t(WORD[mine[r.option.id]], lang))
         lines.append(line)
@@ -134,7 +138,12 @@ async def make_meeting(ctx: Ctx, poll_id: int, option_id: int | None) -> None:
         return
     draft = meetings_store.SessionDraft(option.starts_at, option.ends_at, option.has_time, None, None, None)  # type: ignore[arg-type]
     meeting = await meetings_store.create_meeting(
-        ctx.session, group_id=poll.group_id, title=poll.question[:200], theme=None, created_by=ctx.user.id, sessions=[draft]
+        ctx.session,
+        group_id=poll.group_id,
+        title=poll.question[:200],
+        theme=None,
+        created_by=ctx.user.id,
+        sessions=[draft],
     )
     await store.link_meeting(ctx.session, poll, meeting, ctx.now)
     await outbox.drop_pending(ctx.session, store.purpose(poll.id, "ask"))

@@ -17,21 +17,20 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes
 
 from bot import notify
-from handlers.polls import charts
 from bot.dates import format_deadline
-from bot.i18n import t, tn
+from bot.i18n import fmt_datetime, t, tn
 from bot.services import Services
 from bot.transport import file_param
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, send_late
+from handlers.core.render import shorten
+from handlers.polls import charts
 from handlers.polls.date_polls import WORD, slot_text
 from handlers.polls.polls import coordinator_lang
-from handlers.core.render import shorten
 from storage import outbox
 from storage import polls as store
 from storage.models import utcnow
 from storage.polls_models import Poll
-from bot.i18n import fmt_datetime
 
 router = ButtonRouter()  # this module's buttons; handlers.install merges every feature's routers
 
@@ -97,7 +96,9 @@ async def dates_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
     results = await store.slot_results(session, poll)
     lines = [t("polls.results.title_dates", lang, question=poll.question), status_line(poll, lang, tz), ""]
     for i, r in enumerate(results, 1):
-        lines.append(t("polls.dates.slot_line", lang, n=i, when=slot_text(r.option, lang, tz), yes=r.yes, maybe=r.maybe, no=r.no))
+        lines.append(
+            t("polls.dates.slot_line", lang, n=i, when=slot_text(r.option, lang, tz), yes=r.yes, maybe=r.maybe, no=r.no)
+        )
     grid = await store.answer_grid(session, poll)
     if grid:
         lines += ["", t("polls.results.grid_header", lang)]
@@ -115,14 +116,27 @@ async def dates_report(session: AsyncSession, poll: Poll, lang: str, tz: str) ->
         lines += ["", t("polls.results.meeting_made", lang)]
     elif best:
         keyboard = [
-            [(t("polls.results.button_make_meeting", lang, n=number[r.option.id], when=slot_text(r.option, lang, tz)), f"p:d:mk:{poll.id}:{r.option.id}")]
+            [
+                (
+                    t(
+                        "polls.results.button_make_meeting",
+                        lang,
+                        n=number[r.option.id],
+                        when=slot_text(r.option, lang, tz),
+                    ),
+                    f"p:d:mk:{poll.id}:{r.option.id}",
+                )
+            ]
             for r in best[:3]
         ]
     spec = (
         "stacked",
         poll.question,
         [f"{i}. {slot_text(r.option, lang, tz)}" for i, r in enumerate(results, 1)],
-        [(t(WORD[v], lang), [getattr(r, k) for r in results]) for v, k in ((store.YES, "yes"), (store.MAYBE, "maybe"), (store.NO, "no"))],
+        [
+            (t(WORD[v], lang), [getattr(r, k) for r in results])
+            for v, k in ((store.YES, "yes"), (store.MAYBE, "maybe"), (store.NO, "no"))
+        ],
     )
     return "\n".join(lines), keyboard, spec
 
@@ -149,7 +163,14 @@ async def form_report(session: AsyncSession, poll: Poll, lang: str, tz: str) -> 
             answered = sum(counts)
             for choice, count in zip(question.choices, counts, strict=False):
                 pct = round(100 * count / answered) if answered else 0
-                lines.append(t("polls.results.line", lang, option=choice, value=t("polls.results.value", lang, count=count, pct=pct)))
+                lines.append(
+                    t(
+                        "polls.results.line",
+                        lang,
+                        option=choice,
+                        value=t("polls.results.value", lang, count=count, pct=pct),
+                    )
+                )
         else:
             lines.append(t("polls.results.free_text_in_csv", lang))
     return "\n".join(lines), await form_csv(session, poll, lang, tz)
@@ -158,7 +179,13 @@ async def form_report(session: AsyncSession, poll: Poll, lang: str, tz: str) -> 
 async def form_csv(session: AsyncSession, poll: Poll, lang: str, tz: str) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow([t("polls.csv.respondent", lang, html=False), *(q.text for q in poll.options), t("polls.csv.last_answer", lang, html=False)])
+    writer.writerow(
+        [
+            t("polls.csv.respondent", lang, html=False),
+            *(q.text for q in poll.options),
+            t("polls.csv.last_answer", lang, html=False),
+        ]
+    )
     for name, answers in await store.form_rows(session, poll):
         cells = []
         for question in poll.options:
@@ -256,7 +283,12 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
             await outbox.drop_pending(session, store.purpose(poll.id, ""))  # polls not delivered yet: too late now
             if poll.kind == store.QUICK:
                 stops = [
-                    {"purpose": store.purpose(poll.id, "stop"), "chat_id": chat_id, "payload": {"message_id": message_id}, "method": "stopPoll"}
+                    {
+                        "purpose": store.purpose(poll.id, "stop"),
+                        "chat_id": chat_id,
+                        "payload": {"message_id": message_id},
+                        "method": "stopPoll",
+                    }
                     for chat_id, message_id in await store.sent_poll_messages(session, poll.id)
                 ]
                 await outbox.enqueue_many(session, stops, priority=outbox.HIGH)
@@ -274,17 +306,27 @@ async def close_due_polls(services: Services, now: datetime | None = None) -> in
                 pictures.append((poll.id, poll.created_by, spec))
             else:
                 text, content = await form_report(session, poll, lang, tz)
-                rows.append({
-                    "purpose": store.purpose(poll.id, "csv"),
-                    "chat_id": poll.created_by,
-                    "user_id": poll.created_by,
-                    "method": "sendDocument",
-                    "payload": {"document": file_param(content, csv_name(poll)), "caption": t("polls.results.csv_caption", lang, html=False)},
-                    "mentions": await store.answerer_ids(session, poll.id),  # one CSV row per respondent
-                })
+                rows.append(
+                    {
+                        "purpose": store.purpose(poll.id, "csv"),
+                        "chat_id": poll.created_by,
+                        "user_id": poll.created_by,
+                        "method": "sendDocument",
+                        "payload": {
+                            "document": file_param(content, csv_name(poll)),
+                            "caption": t("polls.results.csv_caption", lang, html=False),
+                        },
+                        "mentions": await store.answerer_ids(session, poll.id),  # one CSV row per respondent
+                    }
+                )
             named = [] if poll.kind == store.FORM else await store.named_in_results(session, poll)
-            summary = {"purpose": store.purpose(poll.id, "summary"), "chat_id": poll.created_by, "user_id": poll.created_by,
-                       "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard), "mentions": named}
+            summary = {
+                "purpose": store.purpose(poll.id, "summary"),
+                "chat_id": poll.created_by,
+                "user_id": poll.created_by,
+                "payload": notify.message_payload(clip(f"{header}\n\n{text}"), keyboard),
+                "mentions": named,
+            }
             await outbox.enqueue_many(session, [summary, *rows], priority=outbox.HIGH)
     for poll_id, chat_id, spec in pictures:
         png = await asyncio.to_thread(render_chart, spec)

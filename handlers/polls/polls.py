@@ -68,7 +68,11 @@ async def start_wizard(ctx: Ctx, kind: str) -> None:
         ctx.refuse()
         return
     await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, FLOW, "question", {"kind": kind})
-    ctx.say({store.QUICK: "polls.ask_question", store.DATES: "polls.dates.ask_title", store.FORM: "polls.form.ask_title"}[kind])
+    ctx.say(
+        {store.QUICK: "polls.ask_question", store.DATES: "polls.dates.ask_title", store.FORM: "polls.form.ask_title"}[
+            kind
+        ]
+    )
 
 
 @handler
@@ -221,12 +225,17 @@ async def step_questions(ctx: Ctx, dlg: Dialog, text: str) -> None:
         ctx.say("polls.error.duplicate_option", option=duplicate)
         return
     if any(len(c) > store.OPTION_MAX for c in choices):
-        ctx.say("polls.error.option_too_long", option=next(c for c in choices if len(c) > store.OPTION_MAX)[:40] + "…", limit=store.OPTION_MAX)
+        ctx.say(
+            "polls.error.option_too_long",
+            option=next(c for c in choices if len(c) > store.OPTION_MAX)[:40] + "…",
+            limit=store.OPTION_MAX,
+        )
         return
     items.append({"text": question, "choices": choices or None})
     dialogs.advance(dlg, "questions", items=items)
     listing = "\n".join(
-        f"{i}. {q['text']}" + (f" ({' / '.join(q['choices'])})" if q["choices"] else f" — {ctx.t('polls.form.free_text')}")
+        f"{i}. {q['text']}"
+        + (f" ({' / '.join(q['choices'])})" if q["choices"] else f" — {ctx.t('polls.form.free_text')}")
         for i, q in enumerate(items, 1)
     )
     ctx.say("polls.form.questions_so_far", done_button(ctx), listing=listing, n=len(items), limit=store.MAX_QUESTIONS)
@@ -237,11 +246,20 @@ async def finish_items(ctx: Ctx, dlg: Dialog) -> None:
     kind, items = dlg.data["kind"], dlg.data.get("items", [])
     needed = 1 if kind == store.FORM else 2
     if len(items) < needed:
-        ctx.say({store.QUICK: "polls.error.too_few_options", store.DATES: "polls.error.too_few_slots", store.FORM: "polls.error.no_question"}[kind])
+        ctx.say(
+            {
+                store.QUICK: "polls.error.too_few_options",
+                store.DATES: "polls.error.too_few_slots",
+                store.FORM: "polls.error.no_question",
+            }[kind]
+        )
         return
     if kind == store.QUICK:
         dialogs.advance(dlg, "multi")
-        ctx.say("polls.ask_multiple", [[(ctx.t("polls.button_single"), "p:n:multi:0"), (ctx.t("polls.button_multiple"), "p:n:multi:1")]])
+        ctx.say(
+            "polls.ask_multiple",
+            [[(ctx.t("polls.button_single"), "p:n:multi:0"), (ctx.t("polls.button_multiple"), "p:n:multi:1")]],
+        )
         return
     dialogs.advance(dlg, "deadline")
     ctx.say("polls.ask_deadline", None, **date_examples(ctx.now, ctx.services.settings.timezone))
@@ -302,7 +320,10 @@ def _wizard_step(action: str, fn: Callable[[Ctx, Dialog, Button], Awaitable[None
 
 async def pressed_multi(ctx: Ctx, dlg: Dialog, button: Button) -> None:
     dialogs.advance(dlg, "anon", multiple=button.choice(0, ("0", "1")) == "1")
-    ctx.edit(ctx.t("polls.ask_anonymous"), [[(ctx.t("polls.button_named"), "p:n:anon:0"), (ctx.t("polls.button_anonymous"), "p:n:anon:1")]])
+    ctx.edit(
+        ctx.t("polls.ask_anonymous"),
+        [[(ctx.t("polls.button_named"), "p:n:anon:0"), (ctx.t("polls.button_anonymous"), "p:n:anon:1")]],
+    )
 
 
 async def pressed_anonymous(ctx: Ctx, dlg: Dialog, button: Button) -> None:
@@ -312,7 +333,9 @@ async def pressed_anonymous(ctx: Ctx, dlg: Dialog, button: Button) -> None:
 
 async def pressed_profession(ctx: Ctx, dlg: Dialog, button: Button) -> None:
     profession = button.choice(0, users_store.PROFESSIONS)
-    dialogs.advance(dlg, "confirm", audience=store.Audience("profession", dlg.data["group_id"], profession=profession).to_json())
+    dialogs.advance(
+        dlg, "confirm", audience=store.Audience("profession", dlg.data["group_id"], profession=profession).to_json()
+    )
     await show_confirmation(ctx, dlg)
 
 
@@ -369,7 +392,9 @@ async def choose_meeting(ctx: Ctx, dlg: Dialog, meeting_id: int | None) -> None:
     meeting = await meetings_store.get_meeting(ctx.session, meeting_id) if meeting_id is not None else None
     if meeting is None or meeting.group_id != int(dlg.data["group_id"]):
         raise BadButton("not a meeting of this group")
-    dialogs.advance(dlg, "confirm", audience=store.Audience("meeting", meeting.group_id, meeting_id=meeting.id).to_json())
+    dialogs.advance(
+        dlg, "confirm", audience=store.Audience("meeting", meeting.group_id, meeting_id=meeting.id).to_json()
+    )
     await show_confirmation(ctx, dlg)
 
 
@@ -388,7 +413,9 @@ async def audience_label(ctx: Ctx, audience: store.Audience) -> str:
     group = await ctx.session.get(Group, audience.group_id)
     name = group.name if group else "?"
     if audience.kind == "profession":
-        return ctx.t("polls.audience_label_profession", group=name, profession=ctx.t(f"profession.{audience.profession}"))
+        return ctx.t(
+            "polls.audience_label_profession", group=name, profession=ctx.t(f"profession.{audience.profession}")
+        )
     if audience.kind == "meeting":
         meeting = await meetings_store.get_meeting(ctx.session, audience.meeting_id or 0)
         return ctx.t("polls.audience_label_meeting", meeting=meeting.title if meeting else "?")
@@ -513,14 +540,27 @@ async def queue_native_polls(ctx: Ctx, poll: Poll, recipients: list[tuple[int, i
         lang = langs.get(user_id, default) if user_id is not None else default
         chat = user_id is None
         intro = intro_text(poll, lang, tz, author=ctx.user.display_name, chat=chat)
-        rows.append({
-            "purpose": store.purpose(poll.id, "intro"), "chat_id": chat_id, "user_id": user_id,
-            "payload": notify.message_payload(intro), "mentions": [ctx.user.id],  # the intro names its author
-        })
+        rows.append(
+            {
+                "purpose": store.purpose(poll.id, "intro"),
+                "chat_id": chat_id,
+                "user_id": user_id,
+                "payload": notify.message_payload(intro),
+                "mentions": [ctx.user.id],  # the intro names its author
+            }
+        )
         # Telegram only reports who answered a non-anonymous poll: private polls are sent that way
         # (each recipient is alone in their chat); a group chat gets Telegram's own anonymity.
         payload = {**poll_payload, "is_anonymous": poll.anonymous if chat else False}
-        rows.append({"purpose": store.purpose(poll.id, "send"), "chat_id": chat_id, "user_id": user_id, "payload": payload, "method": "sendPoll"})
+        rows.append(
+            {
+                "purpose": store.purpose(poll.id, "send"),
+                "chat_id": chat_id,
+                "user_id": user_id,
+                "payload": payload,
+                "method": "sendPoll",
+            }
+        )
     # NORMAL priority = at most once (bot/outbox.py): a poll sent twice would split a person's vote.
     await outbox.enqueue_many(ctx.session, rows, priority=outbox.NORMAL, send_id=send_id)
     return len(rows) // 2
@@ -548,9 +588,13 @@ async def on_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     voter = answer.user
 
     async def record(session: AsyncSession) -> tuple[str, str]:
-        user = await users_store.upsert_user(session, voter.id, first_name=voter.first_name or "", last_name=voter.last_name, username=voter.username)
+        user = await users_store.upsert_user(
+            session, voter.id, first_name=voter.first_name or "", last_name=voter.last_name, username=voter.username
+        )
         lang = user.language or normalize_locale(voter.language_code, services.settings.default_locale)
-        outcome = await store.record_native_answer(session, str(answer.poll_id), voter.id, list(answer.option_ids), utcnow())
+        outcome = await store.record_native_answer(
+            session, str(answer.poll_id), voter.id, list(answer.option_ids), utcnow()
+        )
         return outcome, lang
 
     done = await run_once(services, update, "polls.on_poll_answer", record)
@@ -572,7 +616,9 @@ async def on_poll_state(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     services: Services = context.bot_data["services"]
 
     async def record(session: AsyncSession) -> bool:
-        await store.record_chat_counts(session, str(poll.id), poll.question, [o.voter_count for o in poll.options], poll.total_voter_count)
+        await store.record_chat_counts(
+            session, str(poll.id), poll.question, [o.voter_count for o in poll.options], poll.total_voter_count
+        )
         return True
 
     # Once only: an older state delivered again must not replace newer totals.
@@ -587,10 +633,10 @@ async def coordinator_lang(session: Any, user_id: int | None, default: str) -> s
 # The guided conversations of this module, installed by handlers.install.
 FLOWS: dict[str, dict[str, dialog.StepFn]] = {
     FLOW: {
-            "question": step_question,
-            "options": step_options,
-            "slots": step_slots,
-            "questions": step_questions,
-            "deadline": step_deadline,
-        },
+        "question": step_question,
+        "options": step_options,
+        "slots": step_slots,
+        "questions": step_questions,
+        "deadline": step_deadline,
+    },
 }

@@ -65,7 +65,9 @@ async def on_questionnaire_command(ctx: Ctx, update: Update, context: ContextTyp
     rows = []
     for poll, answered in pending:
         key = "polls.form.button_resume" if answered else "polls.form.button_answer"
-        rows.append([(ctx.t(key, title=poll.question[:40], done=answered, total=len(poll.options)), f"p:f:go:{poll.id}")])
+        rows.append(
+            [(ctx.t(key, title=poll.question[:40], done=answered, total=len(poll.options)), f"p:f:go:{poll.id}")]
+        )
     if coordinator:
         rows.append([(ctx.t("polls.form.button_new"), "p:f:new:0")])
     ctx.say("polls.form.menu" if pending else "polls.form.menu_empty", rows)
@@ -110,12 +112,20 @@ async def show_next(ctx: Ctx, poll: Poll) -> None:
         await leave_form_dialog(ctx)
         ctx.say("polls.form.thanks", title=poll.question)
         return
-    header = ctx.t("polls.form.question", n=question.position + 1, total=len(poll.options), title=poll.question, question=question.text)
+    header = ctx.t(
+        "polls.form.question",
+        n=question.position + 1,
+        total=len(poll.options),
+        title=poll.question,
+        question=question.text,
+    )
     if question.choices:
         await leave_form_dialog(ctx)
         ctx.send(header, [[(choice[:60], f"p:f:a:{question.id}:{i}")] for i, choice in enumerate(question.choices)])
     else:
-        await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, FORM_FLOW, "text", {"poll": poll.id, "question": question.id})
+        await dialogs.start(
+            ctx.session, ctx.user.id, ctx.chat_id, FORM_FLOW, "text", {"poll": poll.id, "question": question.id}
+        )
         ctx.send(f"{header}\n{ctx.t('polls.form.type_answer')}")
 
 

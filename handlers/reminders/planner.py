@@ -32,19 +32,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
-from handlers.meetings import ics
 from bot.dates import format_time
 from bot.i18n import SUPPORTED, t, tn
 from bot.notify import message_payload
 from bot.services import Services
 from bot.transport import file_param
+from handlers.core.dialog import normalized
 from handlers.core.render import place_text, when_text
+from handlers.meetings import ics
 from storage import outbox
 from storage import reminders as store
 from storage.db import Database
 from storage.models import Meeting, MeetingSession, utcnow
 from storage.reminders_models import ReminderMark
-from handlers.core.dialog import normalized
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,9 @@ class Decision:
     forget: list[int] = field(default_factory=list)  # marks made for an old start, reminder ahead again
 
 
-def decide(ms: MeetingSession, offsets: list[int], marks: dict[int, ReminderMark], now: datetime, tz: ZoneInfo) -> Decision:
+def decide(
+    ms: MeetingSession, offsets: list[int], marks: dict[int, ReminderMark], now: datetime, tz: ZoneInfo
+) -> Decision:
     decision = Decision()
     due_now: list[tuple[datetime, int]] = []
     for offset in offsets:
@@ -236,7 +238,10 @@ def reminder_payload(ms: MeetingSession, meeting: Meeting, lang: str, tz: str, n
         lines.append(t("reminders.message_map", lang, url=url))
     keyboard = [
         [(t("meetings.button_cannot_come", lang), f"m:can:{ms.id}")],
-        [(t("reminders.button_calendar", lang), f"m:ics:{ms.id}"), (t("reminders.button_mute", lang), f"r:mute:{ms.id}")],
+        [
+            (t("reminders.button_calendar", lang), f"m:ics:{ms.id}"),
+            (t("reminders.button_mute", lang), f"r:mute:{ms.id}"),
+        ],
     ]
     return message_payload("\n".join(lines), keyboard)
 
@@ -261,13 +266,17 @@ class PlanReport:
     stale: int = 0
 
 
-async def plan_due(db: Database, *, tz: str = "Europe/Paris", default_lang: str = "fr", now: datetime | None = None) -> PlanReport:
+async def plan_due(
+    db: Database, *, tz: str = "Europe/Paris", default_lang: str = "fr", now: datetime | None = None
+) -> PlanReport:
     """Decide every reminder whose time has come; returns what was done."""
     now = now or utcnow()
     zone = ZoneInfo(tz)
     report = PlanReport()
     async with db.begin() as session:
-        found = await store.sessions_starting_between(session, now - STALE_LOOKBACK, now + timedelta(minutes=MAX_OFFSET) + timedelta(days=1))
+        found = await store.sessions_starting_between(
+            session, now - STALE_LOOKBACK, now + timedelta(minutes=MAX_OFFSET) + timedelta(days=1)
+        )
         marks = await store.marks_for(session, [ms.id for ms, _ in found])
     report.sessions = len(found)
     by_session: dict[int, dict[int, ReminderMark]] = {}
@@ -281,7 +290,16 @@ async def plan_due(db: Database, *, tz: str = "Europe/Paris", default_lang: str 
     return report
 
 
-async def _apply(db: Database, ms: MeetingSession, meeting: Meeting, decision: Decision, now: datetime, tz: str, default_lang: str, report: PlanReport) -> None:
+async def _apply(
+    db: Database,
+    ms: MeetingSession,
+    meeting: Meeting,
+    decision: Decision,
+    now: datetime,
+    tz: str,
+    default_lang: str,
+    report: PlanReport,
+) -> None:
     """One session's decision in one transaction; a concurrent planner's mark makes it a no-op."""
     try:
         async with db.begin() as session:
@@ -295,8 +313,16 @@ async def _apply(db: Database, ms: MeetingSession, meeting: Meeting, decision: D
                 await _mark(session, ms, offset, due, "stale")
             if decision.plan is not None:
                 offset, due = decision.plan
-                label = t("reminders.send_label", default_lang, html=False, title=meeting.title, offset=offset_label(offset, default_lang))
-                send = await store.new_send(session, label=f"{label} · {ms.site or ''}".rstrip(" ·"), created_by=meeting.created_by)
+                label = t(
+                    "reminders.send_label",
+                    default_lang,
+                    html=False,
+                    title=meeting.title,
+                    offset=offset_label(offset, default_lang),
+                )
+                send = await store.new_send(
+                    session, label=f"{label} · {ms.site or ''}".rstrip(" ·"), created_by=meeting.created_by
+                )
                 count = await store.queue_reminders(
                     session,
                     session_id=ms.id,
@@ -311,7 +337,15 @@ async def _apply(db: Database, ms: MeetingSession, meeting: Meeting, decision: D
                 )
                 if count == 0:
                     await store.drop_send(session, send.id)
-                await _mark(session, ms, offset, due, "queued" if count else "none", send_id=send.id if count else None, recipients=count)
+                await _mark(
+                    session,
+                    ms,
+                    offset,
+                    due,
+                    "queued" if count else "none",
+                    send_id=send.id if count else None,
+                    recipients=count,
+                )
                 report.planned += 1
                 report.queued += count
         report.superseded += len(decision.superseded)
@@ -320,12 +354,37 @@ async def _apply(db: Database, ms: MeetingSession, meeting: Meeting, decision: D
         log.info("rappels : session %s déjà planifiée ailleurs", ms.id)
 
 
-async def _mark(session: AsyncSession, ms: MeetingSession, offset: int, due: datetime, status: str, *, send_id: int | None = None, recipients: int = 0) -> None:
+async def _mark(
+    session: AsyncSession,
+    ms: MeetingSession,
+    offset: int,
+    due: datetime,
+    status: str,
+    *,
+    send_id: int | None = None,
+    recipients: int = 0,
+) -> None:
     mark = await store.lock_mark(session, ms.id, offset)
     if mark is None:
-        session.add(ReminderMark(session_id=ms.id, offset_min=offset, due_at=due, starts_at=ms.starts_at, status=status, send_id=send_id, recipients=recipients))
+        session.add(
+            ReminderMark(
+                session_id=ms.id,
+                offset_min=offset,
+                due_at=due,
+                starts_at=ms.starts_at,
+                status=status,
+                send_id=send_id,
+                recipients=recipients,
+            )
+        )
     else:
-        mark.due_at, mark.starts_at, mark.status, mark.send_id, mark.recipients = due, ms.starts_at, status, send_id, recipients
+        mark.due_at, mark.starts_at, mark.status, mark.send_id, mark.recipients = (
+            due,
+            ms.starts_at,
+            status,
+            send_id,
+            recipients,
+        )
     await session.flush()
 
 
@@ -379,6 +438,13 @@ async def follow_session_change(session: AsyncSession, ms: MeetingSession, kind:
         lang = language if language in SUPPORTED else CONTEXT.default_lang
         if lang not in payloads:
             payloads[lang] = calendar_payload(ms, ms.meeting, lang)
-        rows.append({"purpose": f"ics:s{ms.id}:v{ms.version}", "chat_id": user_id, "user_id": user_id, "payload": payloads[lang]})
+        rows.append(
+            {
+                "purpose": f"ics:s{ms.id}:v{ms.version}",
+                "chat_id": user_id,
+                "user_id": user_id,
+                "payload": payloads[lang],
+            }
+        )
         await store.record_calendar_copy(session, user_id, ms.id, ms.version, now)
     await outbox.enqueue_many(session, rows, method="sendDocument", priority=outbox.HIGH)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from handlers.meetings import ics
-from handlers.reminders import planner
 from bot.chats import CELL, CHANNEL, configured_chats
 from bot.dates import format_moment
 from handlers.core import dialog
 from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, handler
-from handlers.crisis.shared import refusal_reason
 from handlers.core.render import meeting_picker, session_label
+from handlers.crisis.shared import refusal_reason
+from handlers.meetings import ics
+from handlers.reminders import planner
 from storage import dialogs
 from storage import meetings as meetings_store
 from storage import reminders as store
@@ -44,7 +44,14 @@ async def render_settings(ctx: Ctx) -> tuple[str, list[list[tuple[str, str]]]]:
                 lines.append(ctx.t("reminders.line_muted", title=meeting.title, label=label))
                 keyboard.append([(ctx.t("reminders.button_unmute_one", label=label), f"r:son:{ms.id}")])
             else:
-                lines.append(ctx.t("reminders.line_on", title=meeting.title, label=label, offsets=planner.describe_offsets(meeting.reminder_offsets, ctx.lang)))
+                lines.append(
+                    ctx.t(
+                        "reminders.line_on",
+                        title=meeting.title,
+                        label=label,
+                        offsets=planner.describe_offsets(meeting.reminder_offsets, ctx.lang),
+                    )
+                )
                 keyboard.append([(ctx.t("reminders.button_mute_one", label=label), f"r:soff:{ms.id}")])
         if not rows:
             lines.append(ctx.t("reminders.no_registration"))
@@ -104,8 +111,17 @@ async def managed(ctx: Ctx, meeting_id: int) -> Meeting | None:
 async def ask_offsets(ctx: Ctx, meeting: Meeting) -> None:
     await dialogs.start(ctx.session, ctx.user.id, ctx.chat_id, OFFSETS_FLOW, "offsets", {"meeting_id": meeting.id})
     ctx.edit(
-        ctx.t("reminders.ask_offsets", title=meeting.title, current=planner.describe_offsets(meeting.reminder_offsets, ctx.lang)),
-        [[(ctx.t("reminders.button_default"), f"r:def:{meeting.id}"), (ctx.t("reminders.button_none"), f"r:none:{meeting.id}")]],
+        ctx.t(
+            "reminders.ask_offsets",
+            title=meeting.title,
+            current=planner.describe_offsets(meeting.reminder_offsets, ctx.lang),
+        ),
+        [
+            [
+                (ctx.t("reminders.button_default"), f"r:def:{meeting.id}"),
+                (ctx.t("reminders.button_none"), f"r:none:{meeting.id}"),
+            ]
+        ],
     )
 
 
@@ -182,10 +198,15 @@ async def pressed_calendar(ctx: Ctx, button: Button) -> None:
     if ms is None or ms.meeting.status == "draft":
         ctx.answer(ctx.t("meetings.unknown_session"), alert=True)
         return
-    if not (await store.may_see_session(ctx.session, ctx.user.id, session_id) or await ctx.may_manage_group(ms.meeting.group_id)):
+    if not (
+        await store.may_see_session(ctx.session, ctx.user.id, session_id)
+        or await ctx.may_manage_group(ms.meeting.group_id)
+    ):
         ctx.refuse()
         return
-    content = ics.session_calendar(ms, ms.meeting, lang=ctx.lang, tz=ctx.services.settings.timezone, bot_username=ctx.services.bot_username)
+    content = ics.session_calendar(
+        ms, ms.meeting, lang=ctx.lang, tz=ctx.services.settings.timezone, bot_username=ctx.services.bot_username
+    )
     await store.record_calendar_copy(ctx.session, ctx.user.id, ms.id, ms.version, ctx.now)
     ctx.answer(ctx.t("reminders.calendar_toast"))
     ctx.send_document(ics.filename(ms), content, ctx.t("reminders.calendar_caption", title=ms.meeting.title))
