@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from bot.services import Services
-
 # `await step(ctx, dialog, text)`: one step of a guided conversation (handlers/core/dialog.py).
 Step = Callable[[Any, Any, str], Awaitable[None]]
 # `await hook(session, row_id, chat_id, result)` in the transaction that records a send (bot/outbox.py).
@@ -48,7 +46,7 @@ class Wiring:
     failed_hooks: dict[str, OnFailed] = field(default_factory=dict)  # by purpose prefix ("bulletin")
     session_listeners: list[SessionListener] = field(default_factory=list)
     membership_listeners: list[MembershipListener] = field(default_factory=list)
-    on_start: list[Callable[[Services], None]] = field(default_factory=list)
+    on_start: list[Callable[[Any], None]] = field(default_factory=list)  # hook(services), before the jobs start
 
     def add_flow(self, name: str, steps: dict[str, Step]) -> None:
         if name in self.flows:
