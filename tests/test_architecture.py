@@ -1,7 +1,8 @@
 """The layout ARCHITECTURE.md describes, checked on the code's own imports (read with `ast`, nothing run).
 
 - no import circle between our modules (a package's `__init__` counts: importing
-  `handlers.crisis.x` runs `handlers/crisis/__init__.py` first);
+  `handlers.crisis.x` runs `handlers/crisis/__init__.py` first; imports for the type checker
+  count too, as `farm-studio look` counts them);
 - storage/ imports neither bot/ nor handlers/; bot/ imports handlers/ only from the
   composition root (bot/app.py);
 - no import of our own modules inside a function, except where the order of imports or the
@@ -67,8 +68,6 @@ def _walk(tree: ast.AST, inside_function: bool = False) -> Iterator[tuple[ast.Im
     for child in ast.iter_child_nodes(tree):
         if isinstance(child, ast.Import | ast.ImportFrom):
             yield child, inside_function
-        elif isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
-            continue  # for the type checker only
         else:
             yield from _walk(child, inside_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef))
 
