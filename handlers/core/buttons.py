@@ -34,6 +34,8 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, ContextTypes
 
 from handlers.core.common import Ctx, handler, int_or_none
+from storage import dialogs
+from storage.models import Dialog
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ _ACTION = re.compile(r"[a-z0-9_]+")
 T = TypeVar("T")
 Context = ContextTypes.DEFAULT_TYPE
 ButtonFn = Callable[[Ctx, "Button"], Awaitable[None]]
+StepButtonFn = Callable[[Ctx, Dialog, "Button"], Awaitable[None]]
 Check = Callable[[Ctx, "Button"], Awaitable[bool] | bool]
 
 
@@ -154,6 +157,31 @@ class ButtonRouter:
         if fn is not None:
             register(fn)
         return register
+
+    def on_step(
+        self,
+        prefix: str,
+        action: str,
+        flow: str,
+        fn: StepButtonFn,
+        *,
+        steps: Collection[str] | None = None,
+        args: int | tuple[int, int] = 1,
+    ) -> None:
+        """Route a button of a guided conversation to `fn(ctx, dialog, button)`.
+
+        It is honoured only while `flow` is the presser's open conversation and, when `steps`
+        is given, at one of those steps: a button of an earlier message, or of a conversation
+        left or finished meanwhile, is stale.
+        """
+
+        async def pressed(ctx: Ctx, button: Button) -> None:
+            row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
+            if row is None or row.flow != flow or (steps is not None and row.step not in steps):
+                raise BadButton(f"not at this step of {flow}")
+            await fn(ctx, row, button)
+
+        self.on(prefix, action, pressed, args=args)
 
     def guard(self, prefix: str, check: Check) -> None:
         """`check(ctx, button)` before every action of `prefix` (after parsing): False refuses.

@@ -18,7 +18,6 @@ Buttons: "cb:<step>:<value>" (the /bulletin conversation), "ca:ok|no:<bulletin>"
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -248,19 +247,6 @@ async def on_bulletin_file(ctx: Ctx, dialog_row: Dialog, file_id: str, kind: str
     await ask_replaces(ctx, dialog_row, file_id=file_id, file_kind=kind)
 
 
-def _bulletin_step(action: str, step: str | None, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> None:
-    """cb:<action>:<value> of the /bulletin conversation, only at the step it was shown for
-    (`step` None: the action checks the step itself)."""
-
-    async def pressed(ctx: Ctx, button: Button) -> None:
-        row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-        if row is None or row.flow != FLOW or (step is not None and row.step != step):
-            raise BadButton("not at this step of /bulletin")
-        await fn(ctx, row, button)
-
-    router.on("cb", action, pressed, args=1)
-
-
 async def pressed_no(ctx: Ctx, row: Dialog, button: Button) -> None:
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
     ctx.edit(ctx.t("crisis.b_cancelled"))
@@ -349,17 +335,23 @@ async def choose_replaced(ctx: Ctx, row: Dialog, number: int | None) -> None:
 
 # -- publishing ---------------------------------------------------------------------------------
 router.guard("cb", lambda ctx, button: require_cell(ctx))
-_bulletin_step("no", None, pressed_no)
-_bulletin_step("cat", "category", pressed_category)
-_bulletin_step("src", "source", pressed_source)
-_bulletin_step("pri", "priority", pressed_priority)
-_bulletin_step("skip", None, pressed_skip)
-_bulletin_step("rep", "replaces", lambda ctx, row, button: choose_replaced(ctx, row, int_or_none(button.text(0))))
-_bulletin_step("aud", "audience", pressed_audience)
-_bulletin_step("ap", "professions", pressed_profession)
-_bulletin_step("ag", "groups", pressed_group)
-_bulletin_step("aok", None, pressed_audience_ok)
-_bulletin_step("pub", "preview", pressed_publish)
+router.on_step("cb", "no", FLOW, pressed_no)
+router.on_step("cb", "cat", FLOW, pressed_category, steps={"category"})
+router.on_step("cb", "src", FLOW, pressed_source, steps={"source"})
+router.on_step("cb", "pri", FLOW, pressed_priority, steps={"priority"})
+router.on_step("cb", "skip", FLOW, pressed_skip)
+router.on_step(
+    "cb",
+    "rep",
+    FLOW,
+    lambda ctx, row, button: choose_replaced(ctx, row, int_or_none(button.text(0))),
+    steps={"replaces"},
+)
+router.on_step("cb", "aud", FLOW, pressed_audience, steps={"audience"})
+router.on_step("cb", "ap", FLOW, pressed_profession, steps={"professions"})
+router.on_step("cb", "ag", FLOW, pressed_group, steps={"groups"})
+router.on_step("cb", "aok", FLOW, pressed_audience_ok)
+router.on_step("cb", "pub", FLOW, pressed_publish, steps={"preview"})
 
 
 async def publish(ctx: Ctx, row: Dialog, channel: int | None) -> None:

@@ -11,7 +11,6 @@ Buttons: "rp:<step>:<value>" (the /signaler conversation), "cr:ans|done:<report>
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from bot.dates import format_moment
 from bot.i18n import SafeHTML, t
 from bot.services import Services
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, ButtonRouter
+from handlers.core.buttons import Button, ButtonRouter
 from handlers.core.common import Ctx, Reply, handler, int_or_none
 from handlers.crisis import bulletins
 from handlers.crisis.shared import (
@@ -182,19 +181,6 @@ async def show_confirmation(ctx: Ctx, row: Dialog, *, edit: bool = False, **chan
     )
 
 
-def _report_step(action: str, step: str | None, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> None:
-    """rp:<action>:<value> of the /signaler conversation, only at the step it was shown for
-    (`step` None: any step)."""
-
-    async def pressed(ctx: Ctx, button: Button) -> None:
-        row = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-        if row is None or row.flow != FLOW or (step is not None and row.step != step):
-            raise BadButton("not at this step of /signaler")
-        await fn(ctx, row, button)
-
-    router.on("rp", action, pressed, args=1)
-
-
 async def pressed_no(ctx: Ctx, row: Dialog, button: Button) -> None:
     await dialogs.finish(ctx.session, ctx.user.id, ctx.chat_id)
     ctx.edit(ctx.t("crisis.r_cancelled"))
@@ -218,11 +204,11 @@ async def pressed_skip_file(ctx: Ctx, row: Dialog, button: Button) -> None:
     await show_confirmation(ctx, row, file_id=None, file_kind=None)
 
 
-_report_step("no", None, pressed_no)
-_report_step("cat", "category", pressed_category)
-_report_step("stk", "stock", pressed_stock)
-_report_step("skip", "file", pressed_skip_file)
-_report_step("send", "confirm", lambda ctx, row, button: send_report(ctx, row))
+router.on_step("rp", "no", FLOW, pressed_no)
+router.on_step("rp", "cat", FLOW, pressed_category, steps={"category"})
+router.on_step("rp", "stk", FLOW, pressed_stock, steps={"stock"})
+router.on_step("rp", "skip", FLOW, pressed_skip_file, steps={"file"})
+router.on_step("rp", "send", FLOW, lambda ctx, row, button: send_report(ctx, row), steps={"confirm"})
 
 
 async def send_report(ctx: Ctx, row: Dialog) -> None:

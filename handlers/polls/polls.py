@@ -11,7 +11,6 @@ chat).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -26,7 +25,7 @@ from bot.dates import DateParseError, When, date_examples, error_message, format
 from bot.i18n import SafeHTML, normalize_locale, t
 from bot.services import Services
 from handlers.core import dialog
-from handlers.core.buttons import BadButton, Button, ButtonFn, ButtonRouter, coordinators_only
+from handlers.core.buttons import BadButton, Button, ButtonRouter, coordinators_only
 from handlers.core.common import Ctx, handler, int_or_none, run_once
 from handlers.core.render import meeting_picker
 from handlers.polls.date_polls import queue_date_poll
@@ -293,30 +292,6 @@ async def ask_group(ctx: Ctx) -> None:
 
 # --------------------------------------------------------------------------- button steps
 
-STEP_OF_ACTION = {
-    "done": ("options", "slots", "questions"),
-    "multi": ("multi",),
-    "anon": ("anon",),
-    "group": ("group",),
-    "aud": ("audience",),
-    "prof": ("profession",),
-    "meet": ("meeting",),
-    "send": ("confirm",),
-}
-
-
-def _wizard_step(action: str, fn: Callable[[Ctx, Dialog, Button], Awaitable[None]]) -> ButtonFn:
-    """p:n:<action>:<value>: only at the step it was shown for, in a wizard still open."""
-
-    async def pressed(ctx: Ctx, button: Button) -> None:
-        dlg = await dialogs.current(ctx.session, ctx.user.id, ctx.chat_id)
-        if dlg is None or dlg.flow != FLOW or dlg.step not in STEP_OF_ACTION[action]:
-            raise BadButton("not at this step of the wizard")
-        await fn(ctx, dlg, button)
-
-    router.on("p:n", action, pressed, args=1)
-    return pressed
-
 
 async def pressed_multi(ctx: Ctx, dlg: Dialog, button: Button) -> None:
     dialogs.advance(dlg, "anon", multiple=button.choice(0, ("0", "1")) == "1")
@@ -398,14 +373,26 @@ async def choose_meeting(ctx: Ctx, dlg: Dialog, meeting_id: int | None) -> None:
     await show_confirmation(ctx, dlg)
 
 
-_wizard_step("done", lambda ctx, dlg, button: finish_items(ctx, dlg))
-_wizard_step("multi", pressed_multi)
-_wizard_step("anon", pressed_anonymous)
-_wizard_step("group", lambda ctx, dlg, button: choose_group(ctx, dlg, int_or_none(button.text(0))))
-_wizard_step("aud", lambda ctx, dlg, button: choose_audience(ctx, dlg, button.text(0)))
-_wizard_step("prof", pressed_profession)
-_wizard_step("meet", lambda ctx, dlg, button: choose_meeting(ctx, dlg, int_or_none(button.text(0))))
-_wizard_step("send", pressed_send)
+router.on_step(
+    "p:n", "done", FLOW, lambda ctx, dlg, button: finish_items(ctx, dlg), steps={"options", "slots", "questions"}
+)
+router.on_step("p:n", "multi", FLOW, pressed_multi, steps={"multi"})
+router.on_step("p:n", "anon", FLOW, pressed_anonymous, steps={"anon"})
+router.on_step(
+    "p:n", "group", FLOW, lambda ctx, dlg, button: choose_group(ctx, dlg, int_or_none(button.text(0))), steps={"group"}
+)
+router.on_step(
+    "p:n", "aud", FLOW, lambda ctx, dlg, button: choose_audience(ctx, dlg, button.text(0)), steps={"audience"}
+)
+router.on_step("p:n", "prof", FLOW, pressed_profession, steps={"profession"})
+router.on_step(
+    "p:n",
+    "meet",
+    FLOW,
+    lambda ctx, dlg, button: choose_meeting(ctx, dlg, int_or_none(button.text(0))),
+    steps={"meeting"},
+)
+router.on_step("p:n", "send", FLOW, pressed_send, steps={"confirm"})
 router.guard("p:n", coordinators_only)
 
 
