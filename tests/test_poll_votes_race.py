@@ -2,7 +2,7 @@
 
 Two hundred professionals each vote the instant their poll reaches them, while the outbox is
 still recording which Telegram poll each of them received, at the paid-broadcast pace. On
-PostgreSQL the outbox's ON_SENT hook and the vote handler lock the same rows: they must never
+PostgreSQL the outbox's after-send hook for sendPoll and the vote handler lock the same rows: they must never
 deadlock, and a transaction the database picks as a victim is run again, never dropped (a
 poll answer has no chat: nobody could be told).
 """

@@ -3,7 +3,7 @@
 Who may do what: a global coordinator (COORDINATOR_IDS, or appointed without a group) creates,
 archives and restores groups; the coordinator of a group renames it, gets its invitation link
 and QR code, and links or unlinks its Telegram group chat. Buttons carry "gp:<action>:<id>"
-(routed by handlers/buttons.py) and every press re-checks these rights: the id comes from the client.
+(routed by handlers/core/buttons.py) and every press re-checks these rights: the id comes from the client.
 
 Linking a chat uses Telegram's `?startgroup=g<id>` deep link: the coordinator picks a group
 in Telegram, Telegram adds the bot and sends `/start g<id>` there from that coordinator, and

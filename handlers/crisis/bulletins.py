@@ -7,7 +7,7 @@ the silent ones now or after a delay. A bulletin may replace an earlier one: onc
 exist, the old post is edited to point to the new (see `queue_channel_edit`).
 
 A post the channel refuses (the bot removed from it, a wrong id) is never reported as
-published: the crisis cell is told at once (outbox ON_FAILED hook), /suivi and /envois show the
+published: the crisis cell is told at once (an outbox failure hook), /suivi and /envois show the
 post's state, and the same outbox row is sent again, once, when the bot is back in the channel
 (handlers/account/chats.py) or when the cell presses "Republier".
 
@@ -504,7 +504,7 @@ async def on_message_sent(session: AsyncSession, row_id: int, chat_id: int, resu
 
 # -- what the channel (or the cell's chat) refused ---------------------------------------------------
 async def on_crisis_row_failed(session: AsyncSession, failure: Failure, services: Services | None) -> None:
-    """Outbox ON_FAILED hook for crisis messages to a group or channel (bulletins, digests, crisis
+    """Outbox failure hook for crisis messages to a group or channel (bulletins, digests, crisis
     mode, reports, kits), run in the transaction that records the failure.
 
     Refused by the cell's own chat: the same message goes to each member privately. Refused by

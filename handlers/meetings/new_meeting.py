@@ -2,7 +2,7 @@
 
 The answers live in the `Dialog` row (handlers/core/dialog.py), so a restart or an idle hour never
 leaves half a meeting in the database: nothing is stored until "Publier". Steps answered by
-typing are declared with `dialog.flow`; button steps are routed by handlers/buttons.py (callback data
+typing are declared in `FLOWS`; button steps are routed by handlers/core/buttons.py (callback data
 "nr:<action>:<n>"), re-checking the step and the user's rights on every press.
 
 The small parsers here (date, place, capacity) are shared with /gerer (handlers/meetings/coordination.py).
